@@ -1,0 +1,118 @@
+"""Config loading and building.
+
+Configs are short Python files read by mmengine (pure-Python style): a variant imports its base with
+``read_base()`` and changes fields. A component is a dict whose ``type`` is a class or function (preferred, so a
+reader can jump to the code), a dotted import path (what a dumped config holds), or a short name that densevit
+exports. ``build`` calls it with the other keys, building nested components first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmengine.config import Config, ConfigDict
+
+__all__ = ["ConfigError", "build", "known_components", "load_config", "resolve_type", "to_plain"]
+
+
+class ConfigError(ValueError):
+    """A config names an unknown component or key, or has the wrong shape."""
+
+
+def load_config(path: str | Path, options: Mapping[str, Any] | None = None) -> Config:
+    """Read a config file and apply ``key.sub=value`` overrides; unknown top-level keys fail."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    cfg = Config.fromfile(str(path))
+    if options:
+        for key in options:
+            root = key.split(".")[0]
+            if root not in cfg:
+                raise ConfigError(
+                    f"--cfg-options key {key!r}: {path} has no top-level key {root!r}; "
+                    f"it has {sorted(cfg.keys())}"
+                )
+        cfg.merge_from_dict(dict(options))
+    return cfg
+
+
+def known_components() -> dict[str, Callable]:
+    """The short names that ``type`` may use: every public class and builder densevit exports."""
+    names: dict[str, Callable] = {}
+    for module in ("densevit.backbones", "densevit.adapters", "densevit.heads", "densevit.models",
+                   "densevit.datasets", "densevit.evaluation", "densevit.engine"):
+        mod = importlib.import_module(module)
+        for name in getattr(mod, "__all__", []):
+            names[name] = getattr(mod, name)
+    return names
+
+
+def resolve_type(type_: Any, where: str = "type") -> Callable:
+    """Turn a config ``type`` (class, function, dotted path or short name) into a callable."""
+    if callable(type_):
+        return type_
+    if not isinstance(type_, str):
+        raise ConfigError(f"{where}: expected a class, a function or a name, found {type_!r}")
+    if "." in type_:
+        module_name, _, attr = type_.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"{where}: cannot import {type_!r} ({err})") from err
+    known = known_components()
+    if type_ not in known:
+        raise ConfigError(f"{where}: unknown component {type_!r}; known components: {', '.join(sorted(known))}")
+    return known[type_]
+
+
+def _is_component(value: Any) -> bool:
+    return isinstance(value, Mapping) and "type" in value
+
+
+def build(cfg: Any, where: str = "cfg", **extra: Any) -> Any:
+    """Build a component dict (recursively); other values are returned with their components built.
+
+    ``where`` names the config key in error messages, e.g. ``model.backbone``.
+    """
+    if isinstance(cfg, Sequence) and not isinstance(cfg, str):
+        return type(cfg)(build(v, f"{where}[{i}]") for i, v in enumerate(cfg))
+    if not _is_component(cfg):
+        if isinstance(cfg, Mapping):
+            return {k: build(v, f"{where}.{k}") for k, v in cfg.items()}
+        return cfg
+    cfg = dict(cfg)
+    target = resolve_type(cfg.pop("type"), f"{where}.type")
+    kwargs = {k: build(v, f"{where}.{k}") for k, v in cfg.items()}
+    kwargs.update(extra)
+    _check_keywords(target, kwargs, where)
+    return target(**kwargs)
+
+
+def _check_keywords(target: Callable, kwargs: Mapping[str, Any], where: str) -> None:
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        name = getattr(target, "__qualname__", repr(target))
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))} for {name}; accepted keys: {', '.join(accepted)}"
+        )
+
+
+def to_plain(cfg: Any) -> Any:
+    """ConfigDict/list tree -> plain dicts and lists (for code that must not see mmengine types)."""
+    if isinstance(cfg, ConfigDict | dict):
+        return {k: to_plain(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return type(cfg)(to_plain(v) for v in cfg)
+    return cfg

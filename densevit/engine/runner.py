@@ -1,0 +1,189 @@
+"""Training and evaluation on mmengine's Runner, with densevit's safety fixes.
+
+- Resume works on torch >= 2.6 with weights-only loading kept on: the few plain classes mmengine writes into
+  its checkpoints are registered as safe globals (never ``weights_only=False``).
+- Checkpoints are written to a temporary file and renamed, so a crash never leaves a truncated checkpoint.
+- The torch RNG state is saved and restored, so a resumed run continues exactly (RPN/RoI sampling included).
+- Without a GPU the distributed backend is gloo and mixed precision is bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.runner import Runner as _MMRunner
+
+from densevit.config import build, to_plain
+from densevit.engine.metric import MetricAdapter
+from densevit.engine.optim import param_groups
+
+__all__ = ["CpuAmpOptimWrapper", "RNGStateHook", "Runner", "allow_mmengine_checkpoints", "build_runner"]
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints (log buffers, numpy scalars)."""
+    torch.serialization.add_safe_globals([
+        HistoryBuffer,
+        np.dtype,
+        np._core.multiarray.scalar,
+        np.dtypes.Float64DType,
+        np.dtypes.Float32DType,
+        np.dtypes.Int64DType,
+    ])
+
+
+class Runner(_MMRunner):
+    """mmengine's Runner with atomic checkpoint writes."""
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
+        """Write ``filename`` through a temporary file and an atomic rename."""
+        tmp = f"{filename}.tmp"
+        super().save_checkpoint(out_dir, tmp, *args, **kwargs)
+        if self.rank == 0:
+            os.replace(os.path.join(out_dir, tmp), os.path.join(out_dir, filename))
+
+
+class RNGStateHook(Hook):
+    """Save the torch RNG state with each checkpoint and restore it before the first resumed iteration.
+
+    Restoring right before the iteration (not at load time) skips the draws the data loader makes when it starts.
+    """
+
+    priority = "VERY_LOW"
+
+    def __init__(self) -> None:
+        self._pending: dict | None = None
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        """Record the generators' states."""
+        state = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["rng_state"] = state
+
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        """Keep the saved states until training restarts."""
+        self._pending = checkpoint.get("rng_state")
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        """Restore the saved states once."""
+        if self._pending is not None:
+            torch.set_rng_state(self._pending["torch"])
+            if "cuda" in self._pending and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self._pending["cuda"])
+            self._pending = None
+
+
+class CpuAmpOptimWrapper(OptimWrapper):
+    """Mixed precision on the CPU: the forward pass runs under bf16 autocast (no loss scaling needed)."""
+
+    @contextmanager
+    def optim_context(self, model: torch.nn.Module):
+        """Autocast the forward pass."""
+        with super().optim_context(model), torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+
+
+def _optim_wrapper(model: torch.nn.Module, cfg: Any, amp: bool) -> OptimWrapper:
+    opt = dict(to_plain(cfg.optimizer))
+    layer_decay = opt.pop("layer_decay", 1.0)
+    no_decay_names = opt.pop("no_decay_names", ("pos_embed",))
+    opt_type = opt.pop("type", torch.optim.AdamW)
+    groups = param_groups(model, opt["lr"], opt.get("weight_decay", 0.0), layer_decay, no_decay_names)
+    optimizer = build({"type": opt_type, "params": groups, **opt}, "optimizer")
+    clip = cfg.get("clip_grad")
+    clip = dict(clip) if clip else None
+    if not amp:
+        return OptimWrapper(optimizer, clip_grad=clip)
+    if torch.cuda.is_available():
+        return AmpOptimWrapper(optimizer=optimizer, clip_grad=clip, dtype=cfg.get("amp_dtype", "float16"))
+    return CpuAmpOptimWrapper(optimizer, clip_grad=clip)
+
+
+def _dataloader(cfg: Any, where: str) -> dict:
+    loader = dict(to_plain(cfg))
+    loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
+    loader.setdefault("sampler", {"type": "DefaultSampler", "shuffle": where.startswith("train")})
+    loader.setdefault("collate_fn", {"type": "densevit.engine.data.collate"})
+    if isinstance(loader["collate_fn"].get("type"), str) and "." in loader["collate_fn"]["type"]:
+        from densevit.config import resolve_type
+
+        loader["collate_fn"]["type"] = resolve_type(loader["collate_fn"]["type"])
+    return loader
+
+
+def _evaluator(cfg: Any, where: str) -> Evaluator:
+    return Evaluator([MetricAdapter(build(to_plain(cfg), where))])
+
+
+def build_runner(
+    cfg: Any,
+    *,
+    work_dir: str | Path,
+    resume: bool | str = False,
+    load_from: str | None = None,
+    amp: bool = False,
+    launcher: str = "none",
+    train: bool = True,
+) -> Runner:
+    """Build the Runner for a loaded config: model, loaders, optimiser, schedules, hooks, evaluators."""
+    allow_mmengine_checkpoints()
+    model = build(to_plain(cfg.model), "model")
+    kwargs: dict[str, Any] = {}
+    if train:
+        kwargs.update(
+            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader"),
+            optim_wrapper=_optim_wrapper(model, cfg, amp),
+            param_scheduler=to_plain(cfg.get("param_scheduler")),
+            train_cfg=to_plain(cfg.train_cfg),
+        )
+    if "val_dataloader" in cfg and (train and cfg.train_cfg.get("val_interval", 0)):
+        kwargs.update(
+            val_dataloader=_dataloader(cfg.val_dataloader, "val_dataloader"),
+            val_evaluator=_evaluator(cfg.val_evaluator, "val_evaluator"),
+            val_cfg={},
+        )
+    if not train:
+        test_loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
+        test_eval = cfg.get("test_evaluator", cfg.get("val_evaluator"))
+        kwargs.update(
+            test_dataloader=_dataloader(test_loader, "test_dataloader"),
+            test_evaluator=_evaluator(test_eval, "test_evaluator"),
+            test_cfg={},
+        )
+    hooks = dict(to_plain(cfg.get("default_hooks", {})))
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    distributed = launcher != "none"
+    run_cfg = copy.deepcopy(cfg)
+    if distributed and has_bn:
+        run_cfg.sync_bn = "torch"  # plain BatchNorm becomes SyncBatchNorm only under distributed training
+    if isinstance(resume, str):
+        load_from, resume = resume, True
+    return Runner(
+        model=model,
+        work_dir=str(work_dir),
+        default_hooks=hooks,
+        custom_hooks=[RNGStateHook(), *to_plain(cfg.get("custom_hooks", []))],
+        load_from=load_from,
+        resume=bool(resume),
+        launcher=launcher,
+        env_cfg={
+            "cudnn_benchmark": False,
+            "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
+            "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
+        },
+        randomness=to_plain(cfg.get("randomness", {"seed": 0})),
+        log_processor=to_plain(cfg.get("log_processor", {"window_size": 20})),
+        cfg=run_cfg,
+        **kwargs,
+    )

@@ -1,0 +1,39 @@
+"""Train a model from a config: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mmengine.config import DictAction
+
+from densevit.config import load_config
+from densevit.engine.runner import build_runner
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("config", help="config file, e.g. configs/quickstart/mask_rcnn_vit_tiny_demo.py")
+    parser.add_argument("--work-dir", help="where logs and checkpoints go (default: work_dirs/<config name>)")
+    parser.add_argument("--resume", nargs="?", const=True, default=False,
+                        help="resume from CKPT, or from the last checkpoint in the work dir when no path is given")
+    parser.add_argument("--load-from", help="initialise the model from this checkpoint (no optimiser state)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (fp16 on GPU, bf16 on CPU)")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                        help="'pytorch' under torchrun for distributed training")
+    parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
+    runner = build_runner(cfg, work_dir=work_dir, resume=args.resume, load_from=args.load_from, amp=args.amp,
+                          launcher=args.launcher)
+    runner.train()
+
+
+if __name__ == "__main__":
+    main()
