@@ -13,7 +13,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
-from densevit.datasets.transforms import apply_instance_transforms
+from densevit.datasets.transforms import apply_instance_transforms, seed_transforms
 
 __all__ = ["CocoDetection", "decode_segmentation", "load_coco_json", "read_image"]
 
@@ -109,7 +109,7 @@ class CocoDetection(Dataset):
     @property
     def metainfo(self) -> dict:
         """Class names, saved into checkpoints so inference can label its pictures."""
-        return {"classes": self.classes}
+        return {"classes": self.classes, "cat_ids": self.cat_ids}
 
     def __len__(self) -> int:
         return len(self.images)
@@ -130,6 +130,7 @@ class CocoDetection(Dataset):
             masks = np.stack([decode_segmentation(a["segmentation"], h0, w0) for a in anns]) if anns else \
                 np.zeros((0, h0, w0), np.uint8)
         if self.transforms is not None:
+            seed_transforms(self.transforms)
             image, boxes, masks, keep = apply_instance_transforms(self.transforms, image, boxes, masks)
             labels = labels[keep]
         h, w = image.shape[:2]

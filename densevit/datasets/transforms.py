@@ -6,7 +6,13 @@ import albumentations as A
 import numpy as np
 from albumentations.augmentations.crops.transforms import BaseCrop
 
-__all__ = ["FixedSizeCrop", "apply_instance_transforms", "detection_test_transforms", "detection_train_transforms"]
+__all__ = [
+    "FixedSizeCrop",
+    "apply_instance_transforms",
+    "detection_test_transforms",
+    "detection_train_transforms",
+    "seed_transforms",
+]
 
 
 class FixedSizeCrop(BaseCrop):
@@ -23,6 +29,14 @@ class FixedSizeCrop(BaseCrop):
         y = self.py_random.randint(0, h - ch)
         x = self.py_random.randint(0, w - cw)
         return {"crop_coords": (x, y, x + cw, y + ch)}
+
+
+def seed_transforms(transforms: A.Compose) -> None:
+    """Seed albumentations from numpy's global generator, which the runner seeds per process and worker.
+
+    Albumentations otherwise draws its own entropy, and a run (or a resumed run) would not repeat itself.
+    """
+    transforms.set_random_seed(int(np.random.randint(2**31)))
 
 
 def _bbox_params() -> A.BboxParams:

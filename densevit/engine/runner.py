@@ -1,7 +1,7 @@
 """Training and evaluation on mmengine's Runner, with densevit's safety fixes.
 
-- Resume works on torch >= 2.6 with weights-only loading kept on: the few plain classes mmengine writes into
-  its checkpoints are registered as safe globals (never ``weights_only=False``).
+- Resume works on torch >= 2.6 with weights-only loading kept on (never ``weights_only=False``, never an
+  allowlisted global): the checkpoints densevit writes hold only tensors and plain Python data.
 - Checkpoints are written to a temporary file and renamed, so a crash never leaves a truncated checkpoint.
 - The torch RNG state is saved and restored, so a resumed run continues exactly (RPN/RoI sampling included).
 - Without a GPU the distributed backend is gloo and mixed precision is bf16 autocast.
@@ -27,19 +27,35 @@ from densevit.config import build, to_plain
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.optim import param_groups
 
-__all__ = ["CpuAmpOptimWrapper", "RNGStateHook", "Runner", "allow_mmengine_checkpoints", "build_runner"]
+__all__ = ["CpuAmpOptimWrapper", "ResumeStateHook", "Runner", "build_runner"]
 
 
-def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints (log buffers, numpy scalars)."""
-    torch.serialization.add_safe_globals([
-        HistoryBuffer,
-        np.dtype,
-        np._core.multiarray.scalar,
-        np.dtypes.Float64DType,
-        np.dtypes.Float32DType,
-        np.dtypes.Int64DType,
-    ])
+def _plain(value: Any) -> Any:
+    """Make checkpoint metadata loadable with weights_only=True: numpy -> tensors/Python numbers."""
+    if isinstance(value, HistoryBuffer):
+        return {_BUFFER_TAG: True, "log": torch.from_numpy(np.asarray(value._log_history, np.float64)),
+                "count": torch.from_numpy(np.asarray(value._count_history, np.float64)),
+                "max_length": value.max_length}
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return type(value)((k, _plain(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _restore_buffers(value: Any) -> Any:
+    if isinstance(value, dict) and value.get(_BUFFER_TAG):
+        return HistoryBuffer(value["log"].numpy(), value["count"].numpy(), value["max_length"])
+    if isinstance(value, dict):
+        return type(value)((k, _restore_buffers(v)) for k, v in value.items())
+    return value
+
+
+_BUFFER_TAG = "__densevit_history_buffer__"
 
 
 class Runner(_MMRunner):
@@ -53,10 +69,12 @@ class Runner(_MMRunner):
             os.replace(os.path.join(out_dir, tmp), os.path.join(out_dir, filename))
 
 
-class RNGStateHook(Hook):
-    """Save the torch RNG state with each checkpoint and restore it before the first resumed iteration.
+class ResumeStateHook(Hook):
+    """Make checkpoints safe to resume and resumption exact.
 
-    Restoring right before the iteration (not at load time) skips the draws the data loader makes when it starts.
+    mmengine pickles its log buffers with bound methods (a ``getattr`` global that weights-only loading rightly
+    refuses); they are stored as plain tensors instead and rebuilt on load. The torch RNG state is saved too and
+    restored right before the first resumed iteration (after the data loader's own start-up draws).
     """
 
     priority = "VERY_LOW"
@@ -65,14 +83,19 @@ class RNGStateHook(Hook):
         self._pending: dict | None = None
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Record the generators' states."""
+        """Record the generators' states; turn metadata into plain data."""
+        for key in ("message_hub", "meta"):
+            if key in checkpoint:
+                checkpoint[key] = _plain(checkpoint[key])
         state = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
         checkpoint["rng_state"] = state
 
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Keep the saved states until training restarts."""
+        """Rebuild the log buffers; keep the saved RNG states until training restarts."""
+        if "message_hub" in checkpoint:
+            checkpoint["message_hub"] = _restore_buffers(checkpoint["message_hub"])
         self._pending = checkpoint.get("rng_state")
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
@@ -113,7 +136,9 @@ def _optim_wrapper(model: torch.nn.Module, cfg: Any, amp: bool) -> OptimWrapper:
 def _dataloader(cfg: Any, where: str) -> dict:
     loader = dict(to_plain(cfg))
     loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
-    loader.setdefault("sampler", {"type": "DefaultSampler", "shuffle": where.startswith("train")})
+    train = where.startswith("train")
+    # iteration-based training reads an endless stream; evaluation reads each image once
+    loader.setdefault("sampler", {"type": "InfiniteSampler" if train else "DefaultSampler", "shuffle": train})
     loader.setdefault("collate_fn", {"type": "densevit.engine.data.collate"})
     if isinstance(loader["collate_fn"].get("type"), str) and "." in loader["collate_fn"]["type"]:
         from densevit.config import resolve_type
@@ -137,7 +162,6 @@ def build_runner(
     train: bool = True,
 ) -> Runner:
     """Build the Runner for a loaded config: model, loaders, optimiser, schedules, hooks, evaluators."""
-    allow_mmengine_checkpoints()
     model = build(to_plain(cfg.model), "model")
     kwargs: dict[str, Any] = {}
     if train:
@@ -173,7 +197,7 @@ def build_runner(
         model=model,
         work_dir=str(work_dir),
         default_hooks=hooks,
-        custom_hooks=[RNGStateHook(), *to_plain(cfg.get("custom_hooks", []))],
+        custom_hooks=[ResumeStateHook(), *to_plain(cfg.get("custom_hooks", []))],
         load_from=load_from,
         resume=bool(resume),
         launcher=launcher,
@@ -183,7 +207,7 @@ def build_runner(
             "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
         },
         randomness=to_plain(cfg.get("randomness", {"seed": 0})),
-        log_processor=to_plain(cfg.get("log_processor", {"window_size": 20})),
+        log_processor={"by_epoch": False, "window_size": 20, **to_plain(cfg.get("log_processor", {}))},
         cfg=run_cfg,
         **kwargs,
     )
