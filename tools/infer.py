@@ -44,7 +44,7 @@ def main() -> None:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = init_model(args.config, args.checkpoint, args.device)
-    records, skipped = [], []
+    records, skipped, done = [], [], 0
     for image_id, path in enumerate(tqdm(list_images(Path(args.input)), desc="inference", unit="img")):
         try:
             image = read_image(path)
@@ -56,10 +56,11 @@ def main() -> None:
         picture = render_prediction(image, pred, model.class_names, args.score_thr)
         cv2.imwrite(str(out_dir / f"{path.stem}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         records += prediction_records(pred, image_id, path.name, model.cat_ids)
+        done += 1
     tmp = out_dir / "predictions.json.tmp"
     tmp.write_text(json.dumps(records))
     os.replace(tmp, out_dir / "predictions.json")
-    print(f"{len(records)} predictions for {image_id + 1 - len(skipped)} images written to {out_dir}"
+    print(f"{len(records)} predictions for {done} images written to {out_dir}"
           + (f"; skipped {len(skipped)} unreadable: {', '.join(skipped)}" if skipped else ""))
 
 

@@ -96,7 +96,7 @@ class CocoDetection(Dataset):
                     f"annotation file {self.ann_file}: annotation {ann.get('id')} has category_id "
                     f"{ann['category_id']}, which is not among the categories {self.cat_ids}"
                 )
-            x, y, w, h = ann["bbox"]
+            _, _, w, h = ann["bbox"]
             if ann.get("iscrowd", 0) or w < min_box_size or h < min_box_size:
                 continue
             anns[ann["image_id"]].append({**ann, "label": label_of[ann["category_id"]]})

@@ -221,6 +221,26 @@ def mask_to_rle(masks: np.ndarray) -> list[dict]:
     return rles
 
 
+def detection_results(
+    image_id: int,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    cat_ids: Sequence[int],
+    rles: Sequence[dict] | None = None,
+) -> list[dict]:
+    """One image's detections (xyxy boxes, contiguous labels) -> COCO result entries (xywh, category ids)."""
+    entries = []
+    for i, (box, score, label) in enumerate(zip(np.asarray(boxes).tolist(), scores, labels, strict=True)):
+        x1, y1, x2, y2 = box
+        entry = {"image_id": image_id, "category_id": cat_ids[int(label)], "bbox": [x1, y1, x2 - x1, y2 - y1],
+                 "score": float(score)}
+        if rles is not None:
+            entry["segmentation"] = rles[i]
+        entries.append(entry)
+    return entries
+
+
 def _image_id(sample: dict, coco_gt: Any) -> int:
     img_id = int(sample["img_id"])
     if img_id not in coco_gt.imgs:
@@ -276,20 +296,7 @@ class CocoEvaluator:
                 f"found {labels.min()}..{labels.max()}"
             )
         rles = self._encode_masks(sample, img_id, len(boxes)) if "segm" in self.iou_types else None
-
-        entries = []
-        for i, (box, score, label) in enumerate(zip(boxes.tolist(), scores, labels, strict=True)):
-            x1, y1, x2, y2 = box
-            entry = {
-                "image_id": img_id,
-                "category_id": self.cat_ids[label],
-                "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "score": float(score),
-            }
-            if rles is not None:
-                entry["segmentation"] = rles[i]
-            entries.append(entry)
-        return entries
+        return detection_results(img_id, boxes, scores, labels, self.cat_ids, rles)
 
     def _encode_masks(self, sample: dict, img_id: int, num: int) -> list[dict]:
         if "masks" not in sample:

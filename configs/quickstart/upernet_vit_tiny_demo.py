@@ -1,0 +1,79 @@
+"""Quickstart: a tiny ViT + simple pyramid + UperNet trained from scratch on the demo shapes' label maps, on a CPU.
+
+Generate the data first: python -m densevit.datasets.demo data/demo --tasks instances semantic
+"""
+
+from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.hooks import CheckpointHook, LoggerHook
+from mmengine.optim import LinearLR, PolyLR
+from torch.optim import AdamW
+
+from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
+from densevit.backbones.vit import ViT
+from densevit.datasets.ade20k import SegFolderDataset
+from densevit.datasets.seg_transforms import seg_train_transforms
+from densevit.engine.data import DataPreprocessor
+from densevit.evaluation.segmentation import SegmentationEvaluator
+from densevit.heads.seg_heads import FCNHead
+from densevit.heads.uper import UPerHead
+from densevit.models.segmentor import Segmentor
+
+data_root = "data/demo"
+# label 0 is the background, k + 1 the demo class k (densevit.datasets.demo_scene.DEMO_CLASSES)
+classes = ("background", "ellipse", "rectangle", "triangle", "star", "ring")
+scale = 128  # images (256 px) are trained and tested at half size; predictions are scored at 256
+width = 64
+
+model = dict(
+    type=Segmentor,
+    data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
+    backbone=dict(
+        type=SimpleFeaturePyramid,
+        backbone=dict(type=ViT, img_size=scale, embed_dim=192, depth=4, num_heads=3),
+        out_channels=width,
+        scale_factors=(4.0, 2.0, 1.0, 0.5),
+        top_block=False,
+    ),
+    decode_head=dict(type=UPerHead, in_channels=(width,) * 4, num_classes=len(classes), channels=width),
+    aux_head=dict(type=FCNHead, in_channels=width, num_classes=len(classes), channels=width // 2),
+    test_mode="whole",
+    test_scale=(scale, scale),
+)
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type=InfiniteSampler, shuffle=True),
+    dataset=dict(
+        type=SegFolderDataset,
+        img_dir=f"{data_root}/train",
+        ann_dir=f"{data_root}/semantic/train",
+        classes=classes,
+        transforms=dict(type=seg_train_transforms, scale=(scale, scale), ratio_range=(0.5, 2.0), crop_size=scale),
+    ),
+)
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    sampler=dict(type=DefaultSampler, shuffle=False),
+    dataset=dict(type=SegFolderDataset, img_dir=f"{data_root}/val", ann_dir=f"{data_root}/semantic/val",
+                 classes=classes),
+)
+val_evaluator = dict(type=SegmentationEvaluator, class_names=classes)
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+
+optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.01)
+max_iters = 1500
+warmup = 100
+param_scheduler = [
+    dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=warmup),
+    dict(type=PolyLR, power=1.0, eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters),
+]
+train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(
+    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2),
+    logger=dict(type=LoggerHook, interval=25),
+)
+randomness = dict(seed=0)

@@ -1,0 +1,9 @@
+"""Mask R-CNN + ViT-CoMer-B (DINOv2-B init), COCO, 3x (paper: 54.2 box / 47.6 mask AP): layer decay 0.6."""
+
+from mmengine.config import read_base
+
+with read_base():
+    from .mask_rcnn_vit_comer_s_dinov2_3x import *
+
+model.backbone.backbone.update(size="base", pretrained="checkpoints/dinov2_vitb14_pretrain.pth")
+optimizer.update(layer_decay=0.6)

@@ -1,0 +1,107 @@
+"""Small segmentation heads and their building blocks: conv-BN-ReLU, the classifier, FCN (auxiliary) and MLP heads.
+
+Every head takes a list of NCHW maps (increasing stride, channels given as ``in_channels``) and returns class
+logits [B, K, h, w] at the resolution of its first map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ConvBNReLU", "FCNHead", "MLPHead", "check_features", "classifier", "resize"]
+
+NormLayer = Callable[[int], nn.Module]
+
+
+def resize(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Bilinear resize of [B, C, h, w] to ``size`` (align_corners=False, as mmsegmentation); no-op when equal."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def check_features(head: nn.Module, features: Sequence[Tensor]) -> None:
+    """Fail clearly when the maps handed to a head do not match the channels it was built for."""
+    channels = tuple(f.shape[1] for f in features)
+    if channels != head.in_channels:
+        raise ValueError(f"{type(head).__name__} was built for input channels {head.in_channels}, "
+                         f"got maps with channels {channels}")
+
+
+class ConvBNReLU(nn.Sequential):
+    """Bias-free conv -> norm (BatchNorm by default) -> ReLU, mmsegmentation's ``ConvModule``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 1, norm_layer: NormLayer = nn.BatchNorm2d
+    ) -> None:
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        # mmcv's kaiming_init for ConvModule (normal, fan_out)
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        super().__init__(conv, norm_layer(out_channels), nn.ReLU(inplace=True))
+
+
+def classifier(channels: int, num_classes: int, dropout: float = 0.1) -> nn.Sequential:
+    """Dropout2d -> 1x1 conv to class logits, initialised normal(0, 0.01) as mmsegmentation's ``conv_seg``."""
+    conv = nn.Conv2d(channels, num_classes, kernel_size=1)
+    nn.init.normal_(conv.weight, std=0.01)
+    nn.init.zeros_(conv.bias)
+    return nn.Sequential(nn.Dropout2d(dropout), conv)
+
+
+class FCNHead(nn.Module):
+    """FCN head on one map: ``num_convs`` conv-BN-ReLU layers and a classifier (UperNet's auxiliary head)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        channels: int = 256,
+        num_convs: int = 1,
+        kernel_size: int = 3,
+        dropout: float = 0.1,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        if num_convs < 1:
+            raise ValueError(f"FCNHead: num_convs must be >= 1, got {num_convs}")
+        self.in_channels: tuple[int, ...] = (in_channels,)
+        self.num_classes = num_classes
+        self.convs = nn.Sequential(*(
+            ConvBNReLU(in_channels if i == 0 else channels, channels, kernel_size, norm_layer) for i in range(num_convs)
+        ))
+        self.cls = classifier(channels, num_classes, dropout)
+
+    def forward(self, features: Sequence[Tensor]) -> Tensor:
+        """features: one [B, C, h, w] map -> logits [B, K, h, w]."""
+        check_features(self, features)
+        return self.cls(self.convs(features[0]))
+
+
+class MLPHead(nn.Module):
+    """Light per-pixel head (SegFormer's all-MLP decoder): 1x1 projection per level, upsample, concat, 1x1 fuse."""
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        num_classes: int,
+        channels: int = 256,
+        dropout: float = 0.1,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        self.in_channels: tuple[int, ...] = tuple(in_channels)
+        self.num_classes = num_classes
+        self.projections = nn.ModuleList(nn.Conv2d(c, channels, kernel_size=1) for c in self.in_channels)
+        self.fuse = ConvBNReLU(len(self.in_channels) * channels, channels, 1, norm_layer)
+        self.cls = classifier(channels, num_classes, dropout)
+
+    def forward(self, features: Sequence[Tensor]) -> Tensor:
+        """features: maps [B, C_i, h_i, w_i] -> logits [B, K, h_0, w_0]."""
+        check_features(self, features)
+        size = features[0].shape[-2:]
+        projected = [resize(proj(f), size) for proj, f in zip(self.projections, features, strict=True)]
+        return self.cls(self.fuse(torch.cat(projected, dim=1)))

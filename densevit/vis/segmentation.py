@@ -1,0 +1,79 @@
+"""Segmentation pictures: a colour overlay of a label map with a legend, and raw label PNG encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from densevit.visualization import class_colors
+
+__all__ = ["draw_segmentation", "sem_seg_to_png"]
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _numpy(sem_seg: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(sem_seg, torch.Tensor):
+        sem_seg = sem_seg.detach().cpu().numpy()
+    sem_seg = np.asarray(sem_seg)
+    if sem_seg.ndim != 2 or not np.issubdtype(sem_seg.dtype, np.integer):
+        raise ValueError(f"expected an integer label map [H, W], found {sem_seg.dtype} {list(sem_seg.shape)}")
+    return sem_seg
+
+
+def _legend(labels: Sequence[int], class_names: Sequence[str], colors: np.ndarray, height: int) -> np.ndarray:
+    """White panel listing each label's colour swatch and name, at least ``height`` rows tall: RGB uint8."""
+    scale, row, pad = 0.45, 18, 6
+    names = [class_names[i] if i < len(class_names) else str(i) for i in labels]
+    text_w = max((cv2.getTextSize(n, _FONT, scale, 1)[0][0] for n in names), default=0)
+    panel = np.full((max(height, pad + row * len(labels)), pad * 3 + row + text_w, 3), 255, np.uint8)
+    for k, (label, name) in enumerate(zip(labels, names, strict=True)):
+        y = pad + k * row
+        color = tuple(int(c) for c in colors[label % len(colors)])
+        cv2.rectangle(panel, (pad, y), (pad + row - 4, y + row - 4), color, -1)
+        cv2.putText(panel, name, (2 * pad + row, y + row - 6), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return panel
+
+
+def draw_segmentation(
+    image: np.ndarray,
+    sem_seg: np.ndarray | torch.Tensor,
+    class_names: Sequence[str],
+    alpha: float = 0.5,
+    ignore_index: int = 255,
+) -> np.ndarray:
+    """image RGB uint8 [H, W, 3], sem_seg [H, W] class indices -> overlay with a legend on the right: RGB uint8.
+
+    Each class gets its colour blended at ``alpha``; ``ignore_index`` pixels are left as they are. The legend lists
+    the classes present, most frequent first.
+    """
+    labels = _numpy(sem_seg)
+    if labels.shape != image.shape[:2]:
+        raise ValueError(f"label map {list(labels.shape)} does not match the image {list(image.shape[:2])}: "
+                         "predictions must be in original image coordinates")
+    colors = class_colors(max(len(class_names), int(labels.max(initial=0)) + 1, 1))
+    valid = labels != ignore_index
+    out = image.copy()
+    tint = colors[np.where(valid, labels, 0)]
+    out[valid] = (image[valid] * (1 - alpha) + tint[valid] * alpha).astype(np.uint8)
+    counts = np.bincount(labels[valid].ravel().astype(np.int64), minlength=1)
+    present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
+    panel = _legend(present, class_names, colors, out.shape[0])
+    canvas = np.full((panel.shape[0], out.shape[1] + panel.shape[1], 3), 255, np.uint8)
+    canvas[: out.shape[0], : out.shape[1]] = out
+    canvas[:, out.shape[1]:] = panel
+    return canvas
+
+
+def sem_seg_to_png(sem_seg: np.ndarray | torch.Tensor, offset: int = 0) -> np.ndarray:
+    """Label map -> array to write as a raw label PNG: uint8 when the values fit, else uint16.
+
+    ``offset`` is added first (1 gives ADE20K's on-disk convention, where 0 means "other").
+    """
+    labels = _numpy(sem_seg).astype(np.int64) + offset
+    if labels.size and (labels.min() < 0 or labels.max() > 65535):
+        raise ValueError(f"label values {labels.min()}..{labels.max()} do not fit a 16-bit PNG")
+    return labels.astype(np.uint8 if labels.max(initial=0) <= 255 else np.uint16)
