@@ -16,7 +16,7 @@ from typing import Any
 
 from mmengine.config import Config, ConfigDict
 
-__all__ = ["ConfigError", "build", "known_components", "load_config", "resolve_type", "to_plain"]
+__all__ = ["ConfigError", "build", "known_components", "load_config", "resolve_type", "to_dotted", "to_plain"]
 
 
 class ConfigError(ValueError):
@@ -115,4 +115,16 @@ def to_plain(cfg: Any) -> Any:
         return {k: to_plain(v) for k, v in cfg.items()}
     if isinstance(cfg, list | tuple):
         return type(cfg)(to_plain(v) for v in cfg)
+    return cfg
+
+
+def to_dotted(cfg: Any) -> Any:
+    """Classes and functions -> dotted import paths (what ``resolve_type`` reads), so that a config built in
+    Python can be printed and dumped as a config file."""
+    if isinstance(cfg, type) or inspect.isroutine(cfg):
+        return f"{cfg.__module__}.{cfg.__qualname__}"
+    if isinstance(cfg, ConfigDict | dict):
+        return {k: to_dotted(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return type(cfg)(to_dotted(v) for v in cfg)
     return cfg

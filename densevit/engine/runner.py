@@ -4,12 +4,11 @@
   allowlisted global): the checkpoints densevit writes hold only tensors and plain Python data.
 - Checkpoints are written to a temporary file and renamed, so a crash never leaves a truncated checkpoint.
 - The torch RNG state is saved and restored, so a resumed run continues exactly (RPN/RoI sampling included).
-- Without a GPU the distributed backend is gloo and mixed precision is bf16 autocast.
+- Without a GPU the distributed backend is gloo (torchrun works on CPUs) and mixed precision is bf16 autocast.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.runner import Runner as _MMRunner
 
-from densevit.config import build, to_plain
+from densevit.config import build, to_dotted, to_plain
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.optim import param_groups
 
@@ -188,9 +188,22 @@ def build_runner(
     hooks = dict(to_plain(cfg.get("default_hooks", {})))
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     distributed = launcher != "none"
-    run_cfg = copy.deepcopy(cfg)
-    if distributed and has_bn:
+    # mmengine only logs, dumps and reads a few flags from this copy; a Config(dict) holding classes would make
+    # its pretty-printer fail, so the copy names them by import path (which densevit and mmengine both resolve)
+    plain = cfg.to_dict() if isinstance(cfg, Config) else to_plain(cfg)
+    run_cfg = Config(to_dotted(plain), filename=getattr(cfg, "filename", None))
+    if distributed and torch.cuda.is_available() and has_bn:
         run_cfg.sync_bn = "torch"  # plain BatchNorm becomes SyncBatchNorm only under distributed training
+    if distributed and not torch.cuda.is_available():
+        # mmengine assumes a GPU per process: its torchrun set-up calls torch.cuda.set_device and it hands DDP a
+        # device id. Without a GPU the process group is started here (mmengine then skips its own) and DDP
+        # wraps the CPU model without device ids. SyncBatchNorm needs a GPU: BatchNorm stays per process (the
+        # weights stay identical; each rank's running statistics follow its own images, rank 0's are saved).
+        if launcher == "pytorch" and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(backend="gloo")
+        run_cfg.setdefault("model_wrapper_cfg", {"type": "MMDistributedDataParallel", "device_ids": None,
+                                                 "broadcast_buffers": False,
+                                                 "find_unused_parameters": cfg.get("find_unused_parameters", False)})
     if isinstance(resume, str):
         load_from, resume = resume, True
     return Runner(
@@ -201,6 +214,7 @@ def build_runner(
         load_from=load_from,
         resume=bool(resume),
         launcher=launcher,
+        experiment_name=cfg.get("experiment_name"),  # names the log folder; the default is the start second
         env_cfg={
             "cudnn_benchmark": False,
             "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
