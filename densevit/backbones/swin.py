@@ -271,7 +271,8 @@ class SwinTransformer(nn.Module):
         self.strides: tuple[int, ...] = tuple(patch_size * 2**i for i in outs)
 
         self.patch_embed = stem if stem is not None else PatchEmbed(patch_size, in_chans, embed_dim, norm_layer)
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()  # rises over all blocks
+        # rises over all blocks; computed on the CPU so the model also builds under a meta-device context
+        rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.layers = nn.ModuleList()
         for i, depth in enumerate(depths):
             first = sum(depths[:i])
