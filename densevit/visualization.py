@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["class_colors", "draw_detections", "plot_loss_curves", "prediction_records", "render_prediction"]
+__all__ = ["class_colors", "draw_detections", "plot_loss_curves"]
 
 
 def class_colors(num: int) -> np.ndarray:
@@ -52,31 +52,6 @@ def draw_detections(
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)
         cv2.putText(out, text, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out
-
-
-def _numpy(x: object) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-
-def render_prediction(image: np.ndarray, pred: dict, class_names: Sequence[str], score_thr: float = 0.3) -> np.ndarray:
-    """Draw whatever the prediction holds over the RGB image (detections: boxes, masks, names, scores)."""
-    if "boxes" in pred:
-        masks = _numpy(pred["masks"]) if "masks" in pred else None
-        return draw_detections(image, _numpy(pred["boxes"]), _numpy(pred["labels"]), _numpy(pred["scores"]),
-                               class_names, masks, score_thr)
-    raise ValueError(f"no renderer for a prediction with keys {sorted(pred)}")
-
-
-def prediction_records(pred: dict, image_id: int, file_name: str, cat_ids: Sequence[int]) -> list[dict]:
-    """JSON-ready records of one image's prediction (COCO result format for detections)."""
-    if "boxes" in pred:
-        from densevit.evaluation.coco import detection_results, mask_to_rle
-
-        rles = mask_to_rle(_numpy(pred["masks"])) if "masks" in pred else None
-        records = detection_results(image_id, _numpy(pred["boxes"]), _numpy(pred["scores"]), _numpy(pred["labels"]),
-                                    cat_ids, rles)
-        return [{**r, "file_name": file_name} for r in records]
-    raise ValueError(f"no JSON writer for a prediction with keys {sorted(pred)}")
 
 
 def plot_loss_curves(scalars_json: str | Path, out_png: str | Path, keys: Sequence[str] | None = None) -> Path:

@@ -1,6 +1,9 @@
 """Run a model on an image or a folder: python tools/infer.py CONFIG CHECKPOINT INPUT --out-dir DIR.
 
-Writes one picture per image (predictions drawn over it) and all predictions in one JSON file.
+Writes pictures per image and all predictions in one predictions.json, by task:
+detection ``<stem>.png`` (boxes, masks, names, scores) and COCO result records;
+segmentation ``<stem>_overlay.png`` (with a legend) and ``<stem>_labels.png`` (class indices), a record per image;
+depth ``<stem>_depth.png`` (with a colour bar) and ``<stem>_depth16.png`` (uint16 millimetres), a record per image.
 """
 
 from __future__ import annotations
@@ -11,22 +14,25 @@ import os
 from pathlib import Path
 
 import cv2
+import numpy as np
+from mmengine.config import DictAction
 from tqdm import tqdm
 
-from densevit.apis import inference, init_model
+from densevit.apis import inference, init_model, task_of
+from densevit.config import load_config
 from densevit.datasets.coco import read_image
-from densevit.visualization import prediction_records, render_prediction
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config")
     parser.add_argument("checkpoint")
     parser.add_argument("input", help="an image file or a folder of images")
     parser.add_argument("--out-dir", required=True, help="where pictures and predictions.json go")
-    parser.add_argument("--score-thr", type=float, default=0.3, help="lowest score drawn (all are saved)")
+    parser.add_argument("--score-thr", type=float, default=0.3, help="lowest detection score drawn (all are saved)")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args()
 
@@ -39,11 +45,29 @@ def list_images(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file, so an interrupted run never leaves a truncated file under ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def png_bytes(picture: np.ndarray) -> bytes:
+    """RGB [H, W, 3] or single-channel uint8/uint16 [H, W] -> PNG file contents."""
+    if picture.ndim == 3:
+        picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", picture)
+    if not ok:
+        raise OSError(f"could not encode a {picture.dtype} {list(picture.shape)} array as PNG")
+    return encoded.tobytes()
+
+
 def main() -> None:
     args = parse_args()
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = init_model(args.config, args.checkpoint, args.device)
+    model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
+    task = task_of(model)
     records, skipped, done = [], [], 0
     for image_id, path in enumerate(tqdm(list_images(Path(args.input)), desc="inference", unit="img")):
         try:
@@ -53,13 +77,11 @@ def main() -> None:
             skipped.append(str(path))
             continue
         pred = inference(model, [image])[0]
-        picture = render_prediction(image, pred, model.class_names, args.score_thr)
-        cv2.imwrite(str(out_dir / f"{path.stem}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-        records += prediction_records(pred, image_id, path.name, model.cat_ids)
+        for suffix, picture in task.pictures(model, image, pred, args.score_thr).items():
+            write_atomic(out_dir / f"{path.stem}{suffix}.png", png_bytes(picture))
+        records += task.records(model, pred, image_id, path.name)
         done += 1
-    tmp = out_dir / "predictions.json.tmp"
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, out_dir / "predictions.json")
+    write_atomic(out_dir / "predictions.json", json.dumps(records).encode())
     print(f"{len(records)} predictions for {done} images written to {out_dir}"
           + (f"; skipped {len(skipped)} unreadable: {', '.join(skipped)}" if skipped else ""))
 

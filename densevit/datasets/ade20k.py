@@ -162,6 +162,8 @@ class SegFolderDataset(Dataset):
 class ADE20K(SegFolderDataset):
     """ADEChallengeData2016 split ``training`` / ``validation``: 150 classes, label 0 ("other") ignored."""
 
+    classes: tuple[str, ...] = ADE20K_CLASSES  # readable without the data, e.g. to label inference pictures
+
     def __init__(self, data_root: str | Path, split: str = "training", transforms: A.Compose | None = None) -> None:
         if split not in ("training", "validation"):
             raise ValueError(f"ADE20K split must be 'training' or 'validation', got {split!r}")

@@ -1,0 +1,183 @@
+"""init_model / inference and tools/infer.py for every task model: original-size outputs and the files written."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from densevit.apis import inference, init_model, task_of
+from densevit.config import build, load_config, to_plain
+from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset
+from densevit.models.depth import DepthEstimator
+from densevit.models.segmentor import Segmentor
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "configs" / "quickstart"
+SEG_CONFIG = QUICKSTART / "upernet_vit_tiny_demo.py"
+DEPTH_CONFIG = QUICKSTART / "dpt_vit_tiny_demo.py"
+DET_CONFIG = QUICKSTART / "mask_rcnn_vit_tiny_demo.py"
+SHAPES = ((100, 150), (72, 60))  # neither is the quickstart test size (128 x 128) nor square
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def save_checkpoint(config: Path, path: Path, dataset_meta: dict) -> Path:
+    """Build the config's model with its initial (seeded) weights and save it as a training checkpoint would."""
+    torch.manual_seed(0)
+    model = build(to_plain(load_config(config).model), "model")
+    torch.save({"state_dict": model.state_dict(), "meta": {"dataset_meta": dataset_meta}}, path)
+    return path
+
+
+def images(seed: int = 0) -> list[np.ndarray]:
+    """RGB uint8 images of SHAPES: a smooth gradient plus noise, so the models see some structure."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for h, w in SHAPES:
+        ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None].repeat(h, 0).repeat(3, 2)
+        out.append(np.clip(ramp + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8))
+    return out
+
+
+def run_infer_tool(monkeypatch, capsys, *argv: str) -> str:
+    """Call tools/infer.py's main with ``argv``; returns what it printed."""
+    spec = importlib.util.spec_from_file_location("infer_tool", ROOT / "tools" / "infer.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(sys, "argv", ["infer.py", *argv])
+    tool.main()
+    return capsys.readouterr().out
+
+
+def image_folder(tmp_path: Path) -> Path:
+    """Two readable images (png, jpg) of different sizes and one corrupt file."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    first, second = images()
+    cv2.imwrite(str(folder / "a.png"), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "b.jpg"), cv2.cvtColor(second, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return folder
+
+
+# --- inference -----------------------------------------------------------------------------------------------
+
+
+def test_segmentation_inference_returns_label_maps_at_the_original_size(tmp_path):
+    ckpt = save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth", {"classes": tuple("abcdef")})
+    model = init_model(SEG_CONFIG, ckpt)
+    assert isinstance(model, Segmentor) and model.class_names == tuple("abcdef")
+    preds = inference(model, images())
+    for pred, shape in zip(preds, SHAPES, strict=True):
+        assert pred["sem_seg"].shape == shape and pred["sem_seg"].dtype == torch.long
+        assert int(pred["sem_seg"].min()) >= 0 and int(pred["sem_seg"].max()) < model.num_classes
+        assert pred["ori_shape"] == shape and pred["img_shape"] == shape  # the Segmentor resizes, not the input step
+    # the same as the model's own predict on the batch a dataset would give (no test transforms)
+    image = torch.from_numpy(images()[0].transpose(2, 0, 1).copy())
+    sample = {"img_id": 0, "ori_shape": SHAPES[0], "img_shape": SHAPES[0], "scale_factor": (1.0, 1.0)}
+    with torch.no_grad():
+        direct = model(**model.data_preprocessor({"inputs": [image], "data_samples": [sample]}), mode="predict")
+    torch.testing.assert_close(direct[0]["sem_seg"], preds[0]["sem_seg"])
+
+
+def test_depth_inference_returns_metres_at_the_original_size(tmp_path):
+    ckpt = save_checkpoint(DEPTH_CONFIG, tmp_path / "depth.pth", {"depth_scale": 1000.0})
+    model = init_model(DEPTH_CONFIG, ckpt)
+    assert isinstance(model, DepthEstimator) and model.test_size == (128, 128)
+    preds = inference(model, images())
+    for pred, shape in zip(preds, SHAPES, strict=True):
+        depth = pred["depth"]
+        assert depth.shape == shape and depth.dtype == torch.float32
+        assert (depth > model.min_depth).all() and (depth < model.max_depth).all()
+
+
+def test_class_names_fall_back_to_the_test_dataset():
+    # no checkpoint: the quickstart's SegFolderDataset names its classes in the config
+    cfg = load_config(SEG_CONFIG)
+    assert init_model(cfg).class_names == tuple(cfg.test_dataloader.dataset.classes)
+    # a dataset class with its own list (ADE20K); the dataset itself is never built
+    cfg.test_dataloader = dict(dataset=dict(type=ADE20K, data_root="nowhere", split="validation"))
+    assert init_model(cfg).class_names == ADE20K_CLASSES
+    # neither: numbered classes; and no classes at all for depth
+    cfg.test_dataloader = dict(dataset=dict(type=SegFolderDataset, img_dir="x", ann_dir="y"))
+    assert init_model(cfg).class_names == tuple("012345")
+    assert init_model(DEPTH_CONFIG).class_names == ()
+
+
+def test_models_without_a_task_are_refused():
+    with pytest.raises(TypeError, match="no inference task for Linear; known models: MaskRCNN, Segmentor"):
+        task_of(torch.nn.Linear(1, 1))
+    cfg = Config(dict(model=dict(type=torch.nn.Linear, in_features=1, out_features=1)))
+    with pytest.raises(TypeError, match="no inference task for Linear"):
+        init_model(cfg)
+
+
+# --- tools/infer.py --------------------------------------------------------------------------------------------
+
+
+def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys):
+    ckpt = save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth", {"classes": tuple("abcdef")})
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(SEG_CONFIG), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out))
+    assert "skipped 1 unreadable" in printed and "broken.png" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a_labels.png", "a_overlay.png", "b_labels.png",
+                                                     "b_overlay.png", "predictions.json"]
+    expected = inference(init_model(SEG_CONFIG, ckpt), [tmp_path / "images" / "a.png", tmp_path / "images" / "b.jpg"])
+    for stem, shape, pred in zip("ab", SHAPES, expected, strict=True):
+        labels = cv2.imread(str(out / f"{stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        assert labels.dtype == np.uint8 and labels.shape == shape
+        np.testing.assert_array_equal(labels, pred["sem_seg"].numpy())  # class indices, as predicted
+        overlay = cv2.imread(str(out / f"{stem}_overlay.png"))
+        assert overlay.shape[0] >= shape[0] and overlay.shape[1] > shape[1]  # the legend sits on the right
+    records = json.loads((out / "predictions.json").read_text())
+    assert [r["file_name"] for r in records] == ["a.png", "b.jpg"]
+    assert sum(records[0]["class_fractions"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert set(records[0]["class_fractions"]) <= set("abcdef")
+
+
+def test_infer_tool_writes_colour_and_16_bit_depth_pngs(tmp_path, monkeypatch, capsys):
+    ckpt = save_checkpoint(DEPTH_CONFIG, tmp_path / "depth.pth", {"depth_scale": 1000.0})
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(DEPTH_CONFIG), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out))
+    assert "skipped 1 unreadable" in printed and "broken.png" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a_depth.png", "a_depth16.png", "b_depth.png",
+                                                     "b_depth16.png", "predictions.json"]
+    expected = inference(init_model(DEPTH_CONFIG, ckpt), [tmp_path / "images" / "a.png", tmp_path / "images" / "b.jpg"])
+    for stem, shape, pred in zip("ab", SHAPES, expected, strict=True):
+        depth16 = cv2.imread(str(out / f"{stem}_depth16.png"), cv2.IMREAD_UNCHANGED)
+        assert depth16.dtype == np.uint16 and depth16.shape == shape
+        np.testing.assert_allclose(depth16 / 1000.0, pred["depth"].numpy(), atol=1e-3)  # millimetres
+        colour = cv2.imread(str(out / f"{stem}_depth.png"))
+        assert colour.shape[0] == shape[0] and colour.shape[1] > shape[1]  # the colour bar sits on the right
+    records = json.loads((out / "predictions.json").read_text())
+    assert [r["file_name"] for r in records] == ["a.png", "b.jpg"] and records[0]["png16_scale"] == 1000.0
+    assert records[0]["depth_min"] <= records[0]["depth_median"] <= records[0]["depth_max"]
+
+
+def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
+    ckpt = save_checkpoint(DET_CONFIG, tmp_path / "det.pth", {"classes": tuple("vwxyz"), "cat_ids": [1, 3, 5, 7, 9]})
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(DET_CONFIG), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out), "--score-thr", "0.0")
+    assert "for 2 images" in printed and "broken.png" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "predictions.json"]
+    assert cv2.imread(str(out / "a.png")).shape[:2] == SHAPES[0]
+    records = json.loads((out / "predictions.json").read_text())
+    assert all(r["category_id"] in (1, 3, 5, 7, 9) and r["file_name"] in ("a.png", "b.jpg") for r in records)
