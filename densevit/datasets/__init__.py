@@ -1,0 +1,20 @@
+"""Datasets and their transforms: COCO, ADE20K, NYUv2, generic folders and the built-in demo data."""
+
+from densevit.datasets.ade20k import ADE20K, SegFolderDataset
+from densevit.datasets.coco import CocoDetection
+from densevit.datasets.depth_transforms import depth_train_transforms
+from densevit.datasets.nyu import DepthFolder, NYUDepth
+from densevit.datasets.seg_transforms import seg_train_transforms
+from densevit.datasets.transforms import detection_test_transforms, detection_train_transforms
+
+__all__ = [
+    "ADE20K",
+    "CocoDetection",
+    "DepthFolder",
+    "NYUDepth",
+    "SegFolderDataset",
+    "depth_train_transforms",
+    "detection_test_transforms",
+    "detection_train_transforms",
+    "seg_train_transforms",
+]

@@ -49,6 +49,7 @@ class MaskRCNN(BaseModel):
         rpn_nms_thresh: float = 0.7,
         # RoI heads
         roi_levels: int = 4,
+        roi_sampling_ratio: int = 0,
         box_fg_iou_thresh: float = 0.5,
         box_bg_iou_thresh: float = 0.5,
         box_batch_size_per_image: int = 512,
@@ -94,8 +95,9 @@ class MaskRCNN(BaseModel):
             rpn_nms_thresh,
         )
         roi_names = self.level_names[:roi_levels]
+        mask_pool = MultiScaleRoIAlign(roi_names, output_size=14, sampling_ratio=roi_sampling_ratio)
         self.roi_heads = RoIHeads(
-            MultiScaleRoIAlign(roi_names, output_size=7, sampling_ratio=0),
+            MultiScaleRoIAlign(roi_names, output_size=7, sampling_ratio=roi_sampling_ratio),
             box_head_module or box_head(width),
             box_predictor_module or box_predictor(1024, num_classes),
             box_fg_iou_thresh,
@@ -106,7 +108,7 @@ class MaskRCNN(BaseModel):
             box_score_thresh,
             box_nms_thresh,
             detections_per_img,
-            mask_roi_pool=MultiScaleRoIAlign(roi_names, output_size=14, sampling_ratio=0) if with_mask else None,
+            mask_roi_pool=mask_pool if with_mask else None,
             mask_head=(mask_head_module or mask_head(width)) if with_mask else None,
             mask_predictor=(mask_predictor_module or mask_predictor(256, 256, num_classes)) if with_mask else None,
         )
