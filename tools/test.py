@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from mmengine.config import DictAction
@@ -33,7 +34,9 @@ def main() -> None:
     metrics = runner.test()
     if runner.rank == 0:
         out = work_dir / "metrics.json"
-        out.write_text(json.dumps({k: float(v) for k, v in metrics.items()}, indent=2))
+        # JSON has no NaN: a metric without data (e.g. APl when no object is large) is written as null
+        values = {k: float(v) if math.isfinite(float(v)) else None for k, v in metrics.items()}
+        out.write_text(json.dumps(values, indent=2, allow_nan=False))
         print(f"metrics written to {out}")
 
 
