@@ -1,0 +1,82 @@
+"""tools/test.py and tools/infer.py on a checkpoint of the tiny Mask R-CNN; bad inputs fail naming the file."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+
+
+def run_tool(monkeypatch, tool: str, *args: object) -> None:
+    """Run tools/<tool> in this process, as from the shell."""
+    monkeypatch.setattr(sys, "argv", [tool, *map(str, args)])
+    runpy.run_path(str(TOOLS / tool), run_name="__main__")
+
+
+def test_test_tool_writes_flat_metrics(trained_tiny, tmp_path, monkeypatch):
+    run_tool(monkeypatch, "test.py", trained_tiny.config_file, trained_tiny.work_dir / "iter_4.pth",
+             "--work-dir", tmp_path, "--cfg-options", "experiment_name=tool_test")
+    metrics = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=_refuse)  # strict JSON
+    assert {"bbox_AP", "bbox_AP50", "segm_AP"} <= set(metrics)
+    assert all(isinstance(metrics[k], float) for k in ("bbox_AP", "bbox_AP50", "segm_AP"))
+    # null: no ground truth in that size range (64-pixel images have no large objects)
+    assert all(v is None or 0.0 <= v <= 100.0 for v in metrics.values()), metrics
+    assert metrics["bbox_APl"] is None
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"metrics.json holds {constant}, which is not JSON")
+
+
+def test_infer_tool_skips_and_names_a_corrupt_file(trained_tiny, demo_root, tmp_path, monkeypatch, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for source in sorted((demo_root / "val").glob("*.jpg"))[:2]:
+        shutil.copy(source, images / source.name)
+    (images / "broken.jpg").write_bytes(b"not a JPEG")
+    out_dir = tmp_path / "out"
+    run_tool(monkeypatch, "infer.py", trained_tiny.config_file, trained_tiny.work_dir / "iter_4.pth", images,
+             "--out-dir", out_dir, "--score-thr", "0.0")
+    good = sorted(p.stem for p in images.glob("0*.jpg"))
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"{stem}.png" for stem in good] + ["predictions.json"]
+    records = json.loads((out_dir / "predictions.json").read_text())
+    assert isinstance(records, list) and {r["file_name"] for r in records} <= {f"{s}.jpg" for s in good}
+    assert "broken.jpg" in capsys.readouterr().out
+
+
+def test_a_missing_image_is_named(trained_tiny, demo_root, tmp_path, monkeypatch):
+    data = json.loads((demo_root / "annotations" / "instances_val.json").read_text())
+    data["images"][0]["file_name"] = "missing.jpg"
+    ann_file = tmp_path / "missing_image.json"
+    ann_file.write_text(json.dumps(data))
+    with pytest.raises(FileNotFoundError, match=r"image file .*missing\.jpg does not exist"):
+        run_tool(monkeypatch, "test.py", trained_tiny.config_file, trained_tiny.work_dir / "iter_4.pth",
+                 "--work-dir", tmp_path / "work", "--cfg-options", "experiment_name=missing_image",
+                 f"test_dataloader.dataset.ann_file={ann_file}", f"test_evaluator.ann_file={ann_file}")
+
+
+def test_a_malformed_annotation_file_is_named(trained_tiny, tmp_path, monkeypatch):
+    ann_file = tmp_path / "truncated.json"
+    ann_file.write_text('{"images": [{"id": 1,')
+    with pytest.raises(ValueError, match=r"annotation file .*truncated\.json is not valid JSON"):
+        run_tool(monkeypatch, "test.py", trained_tiny.config_file, trained_tiny.work_dir / "iter_4.pth",
+                 "--work-dir", tmp_path / "work", "--cfg-options", f"test_dataloader.dataset.ann_file={ann_file}")
+
+
+def test_missing_config_and_checkpoint_files_are_named(trained_tiny, tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=r"config file .*no_such_config\.py does not exist"):
+        run_tool(monkeypatch, "test.py", tmp_path / "no_such_config.py", trained_tiny.work_dir / "iter_4.pth")
+    with pytest.raises(SystemExit, match=r"checkpoint .*no_such\.pth does not exist"):
+        run_tool(monkeypatch, "test.py", trained_tiny.config_file, tmp_path / "no_such.pth")
+    with pytest.raises(FileNotFoundError, match=r"config file .*no_such_config\.py does not exist"):
+        run_tool(monkeypatch, "infer.py", tmp_path / "no_such_config.py", trained_tiny.work_dir / "iter_4.pth",
+                 tmp_path, "--out-dir", tmp_path / "out")
