@@ -9,6 +9,7 @@ from mmengine.config import DictAction
 
 from densevit.config import load_config
 from densevit.engine.runner import build_runner
+from densevit.visualization import plot_loss_curves
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,6 +34,10 @@ def main() -> None:
     runner = build_runner(cfg, work_dir=work_dir, resume=args.resume, load_from=args.load_from, amp=args.amp,
                           launcher=args.launcher)
     runner.train()
+    if runner.rank == 0:
+        scalars = Path(runner.log_dir) / "vis_data" / "scalars.json"
+        curves = plot_loss_curves(scalars, Path(work_dir) / "loss_curves.png")
+        print(f"loss curves drawn in {curves}")
 
 
 if __name__ == "__main__":
