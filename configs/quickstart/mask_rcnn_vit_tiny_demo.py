@@ -78,11 +78,11 @@ val_evaluator = dict(type=CocoEvaluator, ann_file=f"{data_root}/annotations/inst
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
-optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.05)
-max_iters = 800
+optimizer = dict(type=AdamW, lr=4e-4, weight_decay=0.05)
+max_iters = 450
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type=CosineAnnealingLR, by_epoch=False, begin=100, end=max_iters, T_max=max_iters - 100, eta_min=1e-5),
+    dict(type=CosineAnnealingLR, by_epoch=False, begin=100, end=max_iters, T_max=max_iters - 100, eta_min=4e-6),
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
