@@ -4,8 +4,8 @@
 # Training starts from scratch each time (add --resume to TRAIN_ARGS to continue an interrupted run).
 set -euo pipefail
 
-# flags for tools/train.py (overridable from the environment), e.g. "--amp --cfg-options train_cfg.max_iters=300"
-TRAIN_ARGS="${TRAIN_ARGS:---amp}"
+# flags for tools/train.py (overridable from the environment), e.g. "--cfg-options train_cfg.max_iters=300"
+TRAIN_ARGS="${TRAIN_ARGS:-}"
 CONFIG=configs/quickstart/mask_rcnn_vit_tiny_demo.py
 DATA_DIR=data/demo
 WORK_DIR=work_dirs/demo
