@@ -1,4 +1,4 @@
-"""DPT head on every feature source (ViT token maps, simple pyramid, FPN over timm, ViT-CoMer) and the depth losses."""
+"""DPT head on every feature source (ViT token maps and every adapter) and the depth losses."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import math
 
 import pytest
 import torch
+from tiny_pyramids import tiny_pyramids
 from torch import nn
 
-from densevit.adapters.fpn import FPN
-from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.backbones.timm_backbone import TimmBackbone
 from densevit.backbones.vit import ViT
 from densevit.heads.dpt import DPT_SIZES, DPTHead, bound_depth, gradient_matching_loss, silog_loss
 
@@ -22,24 +20,7 @@ def vit_tokens() -> nn.Module:
     return ViT(**TINY_VIT, out_indices=(0, 1, 2, 3))
 
 
-def simple_pyramid() -> nn.Module:
-    return SimpleFeaturePyramid(ViT(**TINY_VIT), out_channels=32, top_block=False)
-
-
-def fpn_over_timm() -> nn.Module:
-    return FPN(TimmBackbone("test_resnet", out_indices=(1, 2, 3, 4)), out_channels=32, extra_pool=False)
-
-
-def vit_comer() -> nn.Module:
-    from densevit.adapters.vit_comer import ViTCoMer
-
-    vit = ViT(**TINY_VIT, layer_scale_init=1.0)
-    return ViTCoMer(vit, interaction_indexes=((0, 0), (1, 1), (2, 2), (3, 3)), deform_num_heads=2, conv_inplane=16,
-                    num_extra_ctis=0)
-
-
-FEATURE_SOURCES = {"vit_tokens": vit_tokens, "simple_pyramid": simple_pyramid, "fpn_timm": fpn_over_timm,
-                   "vit_comer": vit_comer}
+FEATURE_SOURCES = {"vit_tokens": vit_tokens, **tiny_pyramids(32, top_level=False)}
 
 
 @pytest.mark.parametrize("source", sorted(FEATURE_SOURCES))

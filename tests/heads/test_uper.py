@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_pyramids import tiny_pyramids
 from torch import nn
 
-from densevit.adapters.fpn import FPN
-from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.backbones.timm_backbone import TimmBackbone
-from densevit.backbones.vit import ViT
 from densevit.heads.seg_heads import FCNHead, MLPHead
 from densevit.heads.uper import UPerHead
 from densevit.models.segmentor import Segmentor
@@ -56,29 +53,13 @@ def test_small_heads_give_logits_at_the_first_map(head):
     assert head(feats).shape == (2, NUM_CLASSES, 16, 16)
 
 
-def tiny_vit(**kwargs) -> ViT:
-    return ViT(img_size=64, embed_dim=64, depth=2, num_heads=2, **kwargs)
+ADAPTERS = tiny_pyramids(32, top_level=False)
 
 
-def simple_pyramid() -> nn.Module:
-    return SimpleFeaturePyramid(tiny_vit(), out_channels=32)  # strides 4..64: the segmentor takes 4..32
-
-
-def fpn_over_timm() -> nn.Module:
-    return FPN(TimmBackbone("resnet10t", out_indices=(1, 2, 3, 4)), out_channels=32)
-
-
-def vit_comer() -> nn.Module:
-    vit_comer = pytest.importorskip("densevit.adapters.vit_comer")
-    vit = ViT(img_size=64, embed_dim=64, depth=4, num_heads=2, layer_scale_init=1.0)
-    return vit_comer.ViTCoMer(vit, interaction_indexes=((0, 0), (1, 1), (2, 2), (3, 3)), deform_num_heads=4,
-                              mrfp_ratio=1.0, conv_inplane=16, num_extra_ctis=1)
-
-
-@pytest.mark.parametrize("make_adapter", [simple_pyramid, fpn_over_timm, vit_comer])
-def test_upernet_forward_backward_on_adapter(make_adapter):
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_upernet_forward_backward_on_adapter(name):
     torch.manual_seed(0)
-    adapter = make_adapter()
+    adapter = ADAPTERS[name]()
     strides = dict(zip(adapter.strides, adapter.out_channels, strict=True))
     channels = tuple(strides[s] for s in (4, 8, 16, 32))
     model = Segmentor(
@@ -99,7 +80,7 @@ def test_upernet_forward_backward_on_adapter(make_adapter):
 
 def test_segmentor_learns_a_fixed_batch():
     torch.manual_seed(0)
-    model = Segmentor(backbone=simple_pyramid(), decode_head=UPerHead((32,) * 4, 3, channels=16))
+    model = Segmentor(backbone=ADAPTERS["vit+simple_pyramid"](), decode_head=UPerHead((32,) * 4, 3, channels=16))
     # 16x16 blocks (one ViT token each) whose colour gives the class
     target = torch.randint(0, 3, (2, 4, 4)).repeat_interleave(16, 1).repeat_interleave(16, 2)  # [2, 64, 64]
     colours = torch.tensor([[-1.0, 0.0, 1.0], [1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])

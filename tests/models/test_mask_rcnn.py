@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import pytest
 import torch
-from torch import nn
+from tiny_pyramids import tiny_pyramids
 
-from densevit.adapters.fpn import FPN
-from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.adapters.stvit_r import STViTR
-from densevit.backbones.swin import SwinTransformer
-from densevit.backbones.swin_stvit_r import SwinSTViTR
-from densevit.backbones.timm_backbone import TimmBackbone
-from densevit.backbones.vit import ViT
 from densevit.engine.data import DataPreprocessor
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.mask_rcnn import MaskRCNN
@@ -26,32 +18,7 @@ NUM_CLASSES = 3
 WIDTH = 32
 
 
-def tiny_vit(**kwargs) -> ViT:
-    return ViT(**{"img_size": 64, "embed_dim": 64, "depth": 2, "num_heads": 2, **kwargs})
-
-
-def vit_comer() -> nn.Module:
-    from densevit.adapters.vit_comer import ViTCoMer  # deformable attention: imported only where used
-
-    # detection layout (every level gets the final ViT map), one interaction per block
-    return ViTCoMer(tiny_vit(layer_scale_init=1.0), interaction_indexes=((0, 0), (1, 1)), conv_inplane=16,
-                    deform_num_heads=2, vit_feature="final")
-
-
-# How the configs compose them: the simple pyramid over single-map ViTs, an FPN over multi-scale backbones.
-PYRAMIDS: dict[str, Callable[[], nn.Module]] = {
-    "vit+simple_pyramid": lambda: SimpleFeaturePyramid(tiny_vit(), out_channels=WIDTH),
-    "stvit_r+simple_pyramid": lambda: SimpleFeaturePyramid(
-        STViTR(tiny_vit(depth=4), roles=("image", "init", "global", "recover"), window=2, pooled=1,
-               init_kernel=4, recover_kernel=3),
-        out_channels=WIDTH),
-    "vit_comer+fpn": lambda: FPN(vit_comer(), out_channels=WIDTH),
-    "swin+fpn": lambda: FPN(SwinTransformer(embed_dim=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8)),
-                            out_channels=WIDTH),
-    "stvit_r_swin+fpn": lambda: FPN(SwinSTViTR(embed_dim=16, depths=(1, 1, 18, 1), num_heads=(1, 2, 4, 8)),
-                                    out_channels=WIDTH),
-    "timm_resnet18+fpn": lambda: FPN(TimmBackbone("resnet18", out_indices=(1, 2, 3, 4)), out_channels=WIDTH),
-}
+PYRAMIDS = tiny_pyramids(WIDTH)
 
 
 def tiny_mask_rcnn(name: str, **kwargs) -> MaskRCNN:
