@@ -59,7 +59,7 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.01)
-max_iters = 1000
+max_iters = 2500
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type=CosineAnnealingLR, by_epoch=False, begin=50, end=max_iters, T_max=max_iters - 50, eta_min=1e-5),
