@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from paths import SHARED_DATA
 
 from densevit.datasets.demo import generate_demo_dataset
 from densevit.datasets.depth_transforms import NYU_BORDER_CROP, depth_train_transforms
 from densevit.datasets.nyu import DepthFolder, DepthSample, NYUDepth, parse_split_file, read_depth
 
-SPLITS = Path("/work/shared/data/nyu_splits")
+SPLITS = SHARED_DATA / "nyu_splits"
 
 
 # --- split files -------------------------------------------------------------------------------------------

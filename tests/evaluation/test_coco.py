@@ -9,6 +9,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 import torch
+from paths import SHARED_DATA
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -19,7 +20,7 @@ from densevit.evaluation.coco import (
     CocoKeypointEvaluator,
 )
 
-DATA = Path("/work/shared/data/coco_person_mini/annotations")
+DATA = SHARED_DATA / "coco_person_mini" / "annotations"
 ANN_FILE = DATA / "person_keypoints_mini.json"
 DET_FILE = DATA / "person_detections_mini.json"
 BACKENDS = ("pycocotools", "faster_coco_eval")
