@@ -27,13 +27,7 @@ DET_CONFIG = QUICKSTART / "mask_rcnn_vit_tiny_demo.py"
 SHAPES = ((100, 150), (72, 60))  # neither is the quickstart test size (128 x 128) nor square
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def save_checkpoint(config: Path, path: Path, dataset_meta: dict) -> Path:

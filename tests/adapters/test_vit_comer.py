@@ -21,13 +21,7 @@ from densevit.backbones.vit import ViT
 TINY_INDEXES = ((0, 0), (1, 1), (2, 2), (3, 3))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP barriers cost 20x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_vit(**kwargs) -> ViT:

@@ -17,13 +17,7 @@ from densevit.ops.ms_deform_attn import (
 SHAPES = [(6, 5), (3, 4), (2, 1)]  # non-square, one level a single column
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP barriers cost 20x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def random_inputs(b=2, lq=7, m=3, d=4, p=2, shapes=SHAPES, dtype=torch.float64, spread=1.4, seed=0):
