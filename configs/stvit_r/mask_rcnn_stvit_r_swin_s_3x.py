@@ -4,8 +4,8 @@ Backbone as released (conv stem, stage 3 as three dumbbell units, released paddi
 released ImageNet checkpoint. Recipe: AdamW lr 1e-4, weight decay 0.05 (none on norms and relative position
 tables), drop path 0.2, 36 epochs at batch 16 with lr x0.1 after epochs 27 and 33, 500 warm-up iterations.
 Differences from the release: Mask R-CNN heads of ViTDet (4 conv + 1 fc box head) instead of the 3-stage
-Cascade heads (densevit has no cascade detector), and multi-scale training by the longest side in [640, 1066]
-(the release's short side in [480, 800] for 4:3 images; its random-crop branch is left out).
+Cascade heads (those are in cascade_mask_rcnn_stvit_r_swin_s_3x.py), and multi-scale training by the longest side
+in [640, 1066] (the release's short side in [480, 800] for 4:3 images; its random-crop branch is left out).
 """
 
 from mmengine.dataset import DefaultSampler, InfiniteSampler

@@ -30,9 +30,13 @@ def box_head(
     )
 
 
-def box_predictor(in_channels: int = 1024, num_classes: int = 80) -> FastRCNNPredictor:
-    """Class scores (``num_classes`` + background) and class-specific box deltas."""
-    return FastRCNNPredictor(in_channels, num_classes + 1)
+def box_predictor(in_channels: int = 1024, num_classes: int = 80, class_agnostic: bool = False) -> FastRCNNPredictor:
+    """Class scores (``num_classes`` + background) and box deltas: one set per class, or with ``class_agnostic`` one
+    set for all classes (``bbox_pred`` outputs 4 values; Cascade R-CNN's stages)."""
+    predictor = FastRCNNPredictor(in_channels, num_classes + 1)
+    if class_agnostic:
+        predictor.bbox_pred = nn.Linear(in_channels, 4)
+    return predictor
 
 
 def mask_head(in_channels: int = 256, conv_dim: int = 256, num_convs: int = 4) -> MaskRCNNHeads:

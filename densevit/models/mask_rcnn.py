@@ -1,21 +1,34 @@
-"""Mask R-CNN (and Faster R-CNN) over any multi-scale feature extractor, on torchvision's detection parts."""
+"""Mask R-CNN, Cascade Mask R-CNN (and Faster R-CNN) over any multi-scale feature extractor, on torchvision's
+detection parts."""
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
+from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.roi_heads import RoIHeads, paste_masks_in_image
+from torchvision.models.detection.roi_heads import (
+    RoIHeads,
+    fastrcnn_loss,
+    maskrcnn_inference,
+    maskrcnn_loss,
+    paste_masks_in_image,
+)
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
-from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import MultiScaleRoIAlign, clip_boxes_to_image
 
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 
-__all__ = ["MaskRCNN", "detections_to_original"]
+__all__ = ["CascadeRoIHeads", "MaskRCNN", "detections_to_original", "refine_proposals"]
+
+# ViTDet's Cascade Mask R-CNN (detectron2): IoU threshold and box-delta weights of each stage
+CASCADE_IOU_THRESHOLDS = (0.5, 0.6, 0.7)
+CASCADE_REG_WEIGHTS = ((10.0, 10.0, 5.0, 5.0), (20.0, 20.0, 10.0, 10.0), (30.0, 30.0, 15.0, 15.0))
 
 
 class MaskRCNN(BaseModel):
@@ -24,6 +37,9 @@ class MaskRCNN(BaseModel):
     ``backbone`` is any adapter (list of NCHW maps with ``out_channels``/``strides``); ``neck`` (optional) turns its
     maps into the equal-width pyramid the heads need (ViTDet's simple pyramid needs none). Heads can be injected;
     ``None`` builds ViTDet's defaults. Labels are contiguous, 0..num_classes-1.
+    ``cascade=True`` makes it ViTDet's Cascade Mask R-CNN (``CascadeRoIHeads``): one box head and class-agnostic
+    predictor per entry of ``cascade_iou_thresholds``, each stage getting its own copy of an injected box head or
+    predictor (which must then be class-agnostic: ``box_predictor(..., class_agnostic=True)``).
     """
 
     def __init__(
@@ -59,6 +75,11 @@ class MaskRCNN(BaseModel):
         box_nms_thresh: float = 0.5,
         detections_per_img: int = 100,
         mask_threshold: float = 0.5,
+        # Cascade R-CNN: one box stage per IoU threshold, each refining the previous stage's boxes; the cascade
+        # thresholds and weights replace box_fg_iou_thresh, box_bg_iou_thresh and box_reg_weights
+        cascade: bool = False,
+        cascade_iou_thresholds: Sequence[float] = CASCADE_IOU_THRESHOLDS,
+        cascade_reg_weights: Sequence[Sequence[float]] = CASCADE_REG_WEIGHTS,
         # injectable heads (None: ViTDet's)
         rpn_head_module: nn.Module | None = None,
         box_head_module: nn.Module | None = None,
@@ -95,23 +116,39 @@ class MaskRCNN(BaseModel):
             rpn_nms_thresh,
         )
         roi_names = self.level_names[:roi_levels]
-        mask_pool = MultiScaleRoIAlign(roi_names, output_size=14, sampling_ratio=roi_sampling_ratio)
-        self.roi_heads = RoIHeads(
-            MultiScaleRoIAlign(roi_names, output_size=7, sampling_ratio=roi_sampling_ratio),
-            box_head_module or box_head(width),
-            box_predictor_module or box_predictor(1024, num_classes),
-            box_fg_iou_thresh,
-            box_bg_iou_thresh,
-            box_batch_size_per_image,
-            box_positive_fraction,
-            tuple(box_reg_weights),
-            box_score_thresh,
-            box_nms_thresh,
-            detections_per_img,
-            mask_roi_pool=mask_pool if with_mask else None,
-            mask_head=(mask_head_module or mask_head(width)) if with_mask else None,
-            mask_predictor=(mask_predictor_module or mask_predictor(256, 256, num_classes)) if with_mask else None,
-        )
+        mask_parts = {}
+        if with_mask:
+            mask_parts = dict(
+                mask_roi_pool=MultiScaleRoIAlign(roi_names, output_size=14, sampling_ratio=roi_sampling_ratio),
+                mask_head=mask_head_module or mask_head(width),
+                mask_predictor=mask_predictor_module or mask_predictor(256, 256, num_classes),
+            )
+
+        def box_stage(head: nn.Module, predictor: nn.Module, iou: float, iou_low: float, weights: Sequence[float],
+                      **mask: nn.Module) -> RoIHeads:
+            return RoIHeads(
+                MultiScaleRoIAlign(roi_names, output_size=7, sampling_ratio=roi_sampling_ratio),
+                head, predictor, iou, iou_low, box_batch_size_per_image, box_positive_fraction, tuple(weights),
+                box_score_thresh, box_nms_thresh, detections_per_img, **mask,
+            )
+
+        head = box_head_module or box_head(width)
+        self.roi_heads: RoIHeads | CascadeRoIHeads
+        if cascade:
+            if len(cascade_iou_thresholds) != len(cascade_reg_weights):
+                raise ValueError(f"MaskRCNN: {len(cascade_iou_thresholds)} cascade IoU thresholds but "
+                                 f"{len(cascade_reg_weights)} sets of cascade box weights")
+            predictor = box_predictor_module or box_predictor(1024, num_classes, class_agnostic=True)
+            stages = [
+                box_stage(copy.deepcopy(head) if k else head, copy.deepcopy(predictor) if k else predictor,
+                          iou, iou, weights)
+                for k, (iou, weights) in enumerate(zip(cascade_iou_thresholds, cascade_reg_weights, strict=True))
+            ]
+            self.roi_heads = CascadeRoIHeads(stages, **mask_parts)
+        else:
+            predictor = box_predictor_module or box_predictor(1024, num_classes)
+            self.roi_heads = box_stage(head, predictor, box_fg_iou_thresh, box_bg_iou_thresh, box_reg_weights,
+                                       **mask_parts)
 
     def extract_features(self, inputs: Tensor) -> OrderedDict[str, Tensor]:
         """inputs: [B, 3, H, W] -> named pyramid maps ``p2``..``p6`` (as many as the pyramid has)."""
@@ -167,3 +204,142 @@ def detections_to_original(det: dict[str, Tensor], sample: dict, mask_threshold:
             masks = torch.zeros((0, h0, w0), dtype=torch.bool, device=boxes.device)
         out["masks"] = masks
     return out
+
+
+# --- Cascade R-CNN -----------------------------------------------------------------------------------------------
+
+
+class CascadeRoIHeads(nn.Module):
+    """Cascade R-CNN's box stages, then one mask head: the RoI heads of ViTDet's Cascade Mask R-CNN (detectron2).
+
+    ``stages`` are box-only torchvision ``RoIHeads`` (RoI pool, box head, class-agnostic predictor, IoU matcher and
+    box coder each). Training: stage 0 samples the proposals plus the ground truth as Mask R-CNN does; stage k + 1
+    takes stage k's regressed boxes (detached) and labels all of them at its own IoU threshold, sampling none and
+    adding no ground truth; the stages' losses are summed and the gradient each stage sends into the features is
+    scaled by 1 / num_stages. The mask head learns on stage 0's positives. Inference: class probabilities averaged
+    over the stages, boxes from the last stage, masks predicted on the final detections.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[RoIHeads],
+        mask_roi_pool: nn.Module | None = None,
+        mask_head: nn.Module | None = None,
+        mask_predictor: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.mask_roi_pool = mask_roi_pool
+        self.mask_head = mask_head
+        self.mask_predictor = mask_predictor
+
+    def has_mask(self) -> bool:
+        """Whether the model predicts masks (the interface of torchvision's ``RoIHeads``)."""
+        return self.mask_roi_pool is not None and self.mask_head is not None and self.mask_predictor is not None
+
+    def run_stage(
+        self, k: int, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]]
+    ) -> tuple[Tensor, Tensor]:
+        """Stage k on its proposals: class logits [N, C + 1] and class-agnostic box deltas [N, 4]."""
+        stage = self.stages[k]
+        x = stage.box_roi_pool(features, proposals, image_shapes)
+        # summed stage losses with 1/num_stages of each stage's gradient into the features (detectron2)
+        x = _ScaleGradient.apply(x, 1.0 / len(self.stages))
+        class_logits, deltas = stage.box_predictor(stage.box_head(x))
+        if deltas.shape[-1] != 4:
+            raise ValueError(f"CascadeRoIHeads: stage {k} predicts {deltas.shape[-1]} box deltas per box; cascade "
+                             "stages regress class-agnostic boxes (box_predictor(..., class_agnostic=True))")
+        return class_logits, deltas
+
+    def forward(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+        targets: list[dict[str, Tensor]] | None = None,
+    ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        """Per-image detections (inference) or the per-stage and mask losses (training), as ``RoIHeads`` returns."""
+        losses: dict[str, Tensor] = {}
+        probs: list[Tensor] = []
+        if self.training:
+            if targets is None:
+                raise ValueError("CascadeRoIHeads needs targets in training")
+            proposals, matched_idxs, labels, regression_targets = self.stages[0].select_training_samples(
+                proposals, targets)
+            positive = [lab > 0 for lab in labels]
+            mask_rois = [p[pos] for p, pos in zip(proposals, positive, strict=True)]
+            mask_gt_idxs = [m[pos] for m, pos in zip(matched_idxs, positive, strict=True)]
+        for k, stage in enumerate(self.stages):
+            class_logits, deltas = self.run_stage(k, features, proposals, image_shapes)
+            if self.training:
+                # the per-class layout fastrcnn_loss indexes: the same deltas for every class
+                per_class = deltas.repeat(1, class_logits.shape[-1])
+                loss_cls, loss_box = fastrcnn_loss(class_logits, per_class, labels, regression_targets)
+                losses.update({f"loss_classifier_stage{k}": loss_cls, f"loss_box_reg_stage{k}": loss_box})
+            else:
+                probs.append(class_logits.softmax(-1))
+            if k + 1 < len(self.stages):
+                proposals = refine_proposals(deltas, proposals, stage.box_coder, image_shapes, drop_empty=self.training)
+                if self.training:
+                    labels, regression_targets = _label_boxes(self.stages[k + 1], proposals, targets)
+
+        if self.training:
+            if self.has_mask():
+                mask_logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, mask_rois, image_shapes)))
+                losses["loss_mask"] = maskrcnn_loss(mask_logits, mask_rois, [t["masks"] for t in targets],
+                                                    [t["labels"] for t in targets], mask_gt_idxs)
+            return [], losses
+
+        # postprocess_detections takes logits: log of the averaged probabilities softmaxes back to them
+        mean_logp = torch.stack(probs).mean(0).log()
+        boxes, scores, labels = self.stages[-1].postprocess_detections(
+            mean_logp, deltas.repeat(1, mean_logp.shape[-1]), proposals, image_shapes)
+        result = [{"boxes": b, "labels": lab, "scores": s} for b, s, lab in zip(boxes, scores, labels, strict=True)]
+        if self.has_mask():
+            mask_logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, boxes, image_shapes)))
+            for r, m in zip(result, maskrcnn_inference(mask_logits, labels), strict=True):
+                r["masks"] = m
+        return result, losses
+
+
+def refine_proposals(
+    deltas: Tensor,
+    proposals: list[Tensor],
+    box_coder: BoxCoder,
+    image_shapes: list[tuple[int, int]],
+    drop_empty: bool = False,
+) -> list[Tensor]:
+    """One cascade stage's class-agnostic ``deltas`` [N, 4] applied to its ``proposals`` (per image [N_i, 4] xyxy):
+    the next stage's proposals, detached and clipped to each image; ``drop_empty`` (training) removes boxes that
+    clipping emptied. At inference nothing is removed, so the stages' scores stay aligned box by box."""
+    boxes = box_coder.decode(deltas.detach(), proposals).reshape(-1, 4)
+    refined = []
+    for b, shape in zip(boxes.split([len(p) for p in proposals]), image_shapes, strict=True):
+        b = clip_boxes_to_image(b, shape)
+        if drop_empty:
+            b = b[(b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])]
+        refined.append(b)
+    return refined
+
+
+def _label_boxes(
+    stage: RoIHeads, proposals: list[Tensor], targets: list[dict[str, Tensor]]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Every proposal matched at the stage's IoU threshold: class labels (0: background) and regression targets."""
+    gt_boxes = [t["boxes"].to(proposals[0].dtype) for t in targets]
+    matched_idxs, labels = stage.assign_targets_to_proposals(proposals, gt_boxes, [t["labels"] for t in targets])
+    matched = [g[i] if len(g) else g.new_zeros((len(i), 4)) for g, i in zip(gt_boxes, matched_idxs, strict=True)]
+    return labels, list(stage.box_coder.encode(matched, proposals))
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by ``scale`` on the way back."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return grad * ctx.scale, None

@@ -1,4 +1,5 @@
-"""Mask R-CNN over every backbone/adapter that can feed it: losses and gradients, predictions in original pixels."""
+"""Mask R-CNN over every backbone/adapter that can feed it: losses and gradients, predictions in original pixels;
+Cascade Mask R-CNN (``cascade=True``): per-stage losses, how each stage feeds the next, scores, learning."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tiny_pyramids import tiny_pyramids
 
 from densevit.engine.data import DataPreprocessor
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
-from densevit.models.mask_rcnn import MaskRCNN
+from densevit.models.mask_rcnn import CASCADE_REG_WEIGHTS, MaskRCNN, _ScaleGradient, refine_proposals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,7 +22,7 @@ WIDTH = 32
 PYRAMIDS = tiny_pyramids(WIDTH)
 
 
-def tiny_mask_rcnn(name: str, **kwargs) -> MaskRCNN:
+def tiny_mask_rcnn(name: str, cascade: bool = False, **kwargs) -> MaskRCNN:
     torch.manual_seed(0)
     return MaskRCNN(
         backbone=PYRAMIDS[name](),
@@ -34,9 +35,10 @@ def tiny_mask_rcnn(name: str, **kwargs) -> MaskRCNN:
         # ViTDet's heads with one conv each
         rpn_head_module=rpn_head(WIDTH, num_convs=1),
         box_head_module=box_head(WIDTH, conv_dim=WIDTH, num_convs=1, fc_dim=64),
-        box_predictor_module=box_predictor(64, NUM_CLASSES),
+        box_predictor_module=box_predictor(64, NUM_CLASSES, class_agnostic=cascade),
         mask_head_module=mask_head(WIDTH, conv_dim=WIDTH, num_convs=1),
         mask_predictor_module=mask_predictor(WIDTH, WIDTH, NUM_CLASSES),
+        cascade=cascade,
         **kwargs,
     )
 
@@ -53,16 +55,26 @@ def _image_with_squares(h: int, w: int, boxes: list[tuple[int, int, int, int]], 
     return {"inputs": image, "data_samples": sample}
 
 
+def _train_batch(model: MaskRCNN) -> dict:
+    """Two images, one and two squares, padded to one 96x96 batch."""
+    items = [_image_with_squares(64, 64, [(8, 10, 40, 44)], [0]),
+             _image_with_squares(80, 96, [(4, 4, 30, 26), (50, 30, 90, 76)], [2, 1])]
+    return model.data_preprocessor({"inputs": [it["inputs"] for it in items],
+                                    "data_samples": [it["data_samples"] for it in items]}, True)
+
+
+SINGLE_STAGE_LOSSES = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+CASCADE_LOSSES = {"loss_objectness", "loss_rpn_box_reg", "loss_mask",
+                  *(f"loss_{n}_stage{k}" for n in ("classifier", "box_reg") for k in range(3))}
+
+
 @pytest.mark.parametrize("name", sorted(PYRAMIDS))
 def test_losses_reach_every_parameter(name):
     model = tiny_mask_rcnn(name).train()
-    items = [_image_with_squares(64, 64, [(8, 10, 40, 44)], [0]),
-             _image_with_squares(80, 96, [(4, 4, 30, 26), (50, 30, 90, 76)], [2, 1])]  # batch pads to 96x96
-    batch = model.data_preprocessor({"inputs": [it["inputs"] for it in items],
-                                     "data_samples": [it["data_samples"] for it in items]}, True)
+    batch = _train_batch(model)
     assert batch["inputs"].shape == (2, 3, 96, 96)
     losses = model(**batch, mode="loss")
-    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+    assert set(losses) == SINGLE_STAGE_LOSSES
     assert all(math.isfinite(v.item()) for v in losses.values()), losses
     sum(losses.values()).backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -92,3 +104,168 @@ def test_predictions_are_in_original_image_coordinates(name):
     assert (first["boxes"][:, 2] <= 64).all() and (first["boxes"][:, 3] <= 48).all()  # not the padded 64x64
     assert ((second["labels"] >= 0) & (second["labels"] < NUM_CLASSES)).all()
     assert second["ori_shape"] == (96, 256)  # the sample's own keys are kept
+
+
+# --- Cascade Mask R-CNN ------------------------------------------------------------------------------------------
+
+CASCADE_PYRAMID = "vit+simple_pyramid"  # for the checks of the RoI heads alone
+
+
+@pytest.mark.parametrize("name", sorted(PYRAMIDS))
+def test_cascade_losses_per_stage_reach_every_parameter(name):
+    model = tiny_mask_rcnn(name, cascade=True).train()
+    stages = model.roi_heads.stages
+    assert len(stages) == 3
+    assert [s.proposal_matcher.high_threshold for s in stages] == [0.5, 0.6, 0.7]
+    assert [s.box_coder.weights for s in stages] == list(CASCADE_REG_WEIGHTS)
+    assert all(s.box_predictor.bbox_pred.out_features == 4 for s in stages)  # class-agnostic
+    assert len({id(s.box_head) for s in stages}) == 3  # each stage its own head
+    losses = model(**_train_batch(model), mode="loss")
+    assert set(losses) == CASCADE_LOSSES
+    assert all(math.isfinite(v.item()) for v in losses.values()), losses
+    assert all(losses[f"loss_box_reg_stage{k}"] > 0 for k in range(3))  # every stage has positives
+    sum(losses.values()).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert no_grad == []
+    for k, stage in enumerate(stages):
+        grads = [p.grad.abs().sum().item() for p in (*stage.box_head.parameters(), *stage.box_predictor.parameters())]
+        assert all(math.isfinite(g) for g in grads) and min(grads) > 0, f"stage {k}"
+
+
+def test_gradient_scale_is_identity_forward_and_scales_backward():
+    x = torch.randn(5, 3, requires_grad=True)
+    y = _ScaleGradient.apply(x, 1 / 3)
+    torch.testing.assert_close(y, x)
+    (2 * y).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full_like(x, 2 / 3))
+
+
+def test_refine_proposals_by_hand():
+    """Deltas (1, -2, 5 ln 2, 0) at weights (10, 10, 5, 5) on the box (10, 10, 30, 50) (centre (20, 30), 20 x 40):
+    centre x + 0.1 * 20, centre y - 0.2 * 40, width x 2 -> (2, 2, 42, 42), clipped to a 40-high image."""
+    from torchvision.models.detection._utils import BoxCoder
+
+    coder = BoxCoder(CASCADE_REG_WEIGHTS[0])
+    deltas = torch.tensor([[1.0, -2.0, 5 * math.log(2.0), 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, -20.0, 0.0]],
+                          requires_grad=True)
+    proposals = [torch.tensor([[10.0, 10.0, 30.0, 50.0], [0.0, 0.0, 8.0, 8.0]]), torch.tensor([[4.0, 4.0, 12.0, 6.0]])]
+    first, second = refine_proposals(deltas, proposals, coder, [(40, 64), (32, 32)])
+    torch.testing.assert_close(first, torch.tensor([[2.0, 2.0, 42.0, 40.0], [0.0, 0.0, 8.0, 8.0]]))
+    # width x e^-4: (8 - 0.147) wide, centred at 8
+    w = 8 * math.exp(-4.0)
+    torch.testing.assert_close(second, torch.tensor([[8 - w / 2, 4.0, 8 + w / 2, 6.0]]))
+    assert not first.requires_grad
+    # a box that clipping empties is dropped only when asked (training)
+    outside = [torch.tensor([[70.0, 0.0, 90.0, 10.0]])]
+    zero = torch.zeros(1, 4)
+    assert refine_proposals(zero, outside, coder, [(40, 64)])[0].shape == (1, 4)
+    assert refine_proposals(zero, outside, coder, [(40, 64)], drop_empty=True)[0].shape == (0, 4)
+
+
+def _decode_by_hand(deltas: torch.Tensor, boxes: torch.Tensor, weights, height: int, width: int) -> torch.Tensor:
+    """R-CNN box decoding written out: centre shift by delta/weight x size, size x exp(delta/weight), clip."""
+    wx, wy, ww, wh = weights
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    cx = boxes[:, 0] + w / 2 + deltas[:, 0] / wx * w
+    cy = boxes[:, 1] + h / 2 + deltas[:, 1] / wy * h
+    w, h = w * torch.exp(deltas[:, 2] / ww), h * torch.exp(deltas[:, 3] / wh)
+    x0, x1 = (cx - w / 2).clamp(0, width), (cx + w / 2).clamp(0, width)
+    y0, y1 = (cy - h / 2).clamp(0, height), (cy + h / 2).clamp(0, height)
+    return torch.stack([x0, y0, x1, y1], dim=1)
+
+
+def _record_stages(model: MaskRCNN) -> list[dict]:
+    """Hooks that record each stage's input boxes, class logits and box deltas."""
+    seen: list[dict] = [{} for _ in model.roi_heads.stages]
+    for k, stage in enumerate(model.roi_heads.stages):
+        stage.box_roi_pool.register_forward_pre_hook(
+            lambda m, args, k=k: seen[k].update(proposals=list(args[1])))
+        stage.box_predictor.register_forward_hook(
+            lambda m, args, out, k=k: seen[k].update(logits=out[0].detach(), deltas=out[1].detach()))
+    return seen
+
+
+def test_cascade_training_stages_take_the_previous_stage_boxes():
+    """In training, stage k + 1's boxes are stage k's sampled proposals decoded by hand (no ground truth added)."""
+    model = tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True).train()
+    seen = _record_stages(model)
+    batch = _train_batch(model)
+    model(**batch, mode="loss")
+    shapes = [tuple(s["img_shape"]) for s in batch["data_samples"]]  # clip to each image, not the padded 96x96
+    assert shapes == [(64, 64), (80, 96)]
+    for k in range(2):
+        deltas = seen[k]["deltas"].split([len(p) for p in seen[k]["proposals"]])
+        for i, (height, width) in enumerate(shapes):
+            expected = _decode_by_hand(deltas[i], seen[k]["proposals"][i], CASCADE_REG_WEIGHTS[k], height, width)
+            expected = expected[(expected[:, 2] > expected[:, 0]) & (expected[:, 3] > expected[:, 1])]
+            got = seen[k + 1]["proposals"][i]
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
+            assert not got.requires_grad
+    # stage 0 sampled box_batch_size_per_image boxes per image; the later stages keep them all
+    assert [len(p) for p in seen[0]["proposals"]] == [32, 32]
+    assert [len(p) for p in seen[2]["proposals"]] == [32, 32]
+
+
+def test_cascade_inference_averages_scores_and_uses_last_stage_boxes():
+    """At inference stage k + 1's boxes are stage k's decoded boxes; every detection's score is the stages' mean
+    probability of its class for one box, and its box is that box as the last stage regresses it."""
+    model = tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True, box_score_thresh=0.0).eval()
+    seen = _record_stages(model)
+    image = _image_with_squares(48, 64, [(8, 6, 30, 40)], [0])["inputs"]
+    sample = {"img_shape": (48, 64), "ori_shape": (48, 64), "scale_factor": (1.0, 1.0)}
+    batch = model.data_preprocessor({"inputs": [image], "data_samples": [sample]}, False)
+    with torch.no_grad():
+        (pred,) = model(**batch, mode="predict")
+    for k in range(2):
+        expected = _decode_by_hand(seen[k]["deltas"], seen[k]["proposals"][0], CASCADE_REG_WEIGHTS[k], 48, 64)
+        torch.testing.assert_close(seen[k + 1]["proposals"][0], expected, rtol=1e-5, atol=1e-4)
+    final = _decode_by_hand(seen[2]["deltas"], seen[2]["proposals"][0], CASCADE_REG_WEIGHTS[2], 48, 64)
+    mean_prob = torch.stack([s["logits"].softmax(-1) for s in seen]).mean(0)
+    num = len(pred["boxes"])
+    assert num > 0 and pred["masks"].shape == (num, 48, 64) and pred["masks"].dtype == torch.bool
+    for box, label, score in zip(pred["boxes"], pred["labels"], pred["scores"], strict=True):
+        same_box = (final - box).abs().amax(-1) < 1e-3
+        assert same_box.any()
+        assert ((mean_prob[same_box, label + 1] - score).abs() < 1e-5).any()
+
+
+def test_cascade_predictions_are_in_original_image_coordinates():
+    """As for Mask R-CNN: the second sample's original image was 96x256, so its boxes are the first's stretched."""
+    model = tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True, box_score_thresh=0.0).eval()
+    image = _image_with_squares(48, 64, [(8, 6, 30, 40)], [0])["inputs"]
+    same = {"img_shape": (48, 64), "ori_shape": (48, 64), "scale_factor": (1.0, 1.0)}
+    resized = {"img_shape": (48, 64), "ori_shape": (96, 256), "scale_factor": (0.25, 0.5)}
+    batch = model.data_preprocessor({"inputs": [image, image], "data_samples": [same, resized]}, False)
+    with torch.no_grad():
+        first, second = model(**batch, mode="predict")
+    num = len(first["boxes"])
+    assert num > 0 and len(second["boxes"]) == num and set(first) >= {"boxes", "labels", "scores", "masks"}
+    assert second["masks"].shape == (num, 96, 256)
+    torch.testing.assert_close(second["boxes"], first["boxes"] * torch.tensor([4.0, 2.0, 4.0, 2.0]))
+    torch.testing.assert_close(second["scores"], first["scores"])
+    assert ((second["labels"] >= 0) & (second["labels"] < NUM_CLASSES)).all()
+
+
+def test_cascade_training_lowers_the_loss():
+    model = tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True).train()
+    batch = _train_batch(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    totals = []
+    for _ in range(12):
+        loss = sum(model(**batch, mode="loss").values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        totals.append(loss.item())
+    assert all(math.isfinite(t) for t in totals)
+    assert sum(totals[-3:]) < 0.8 * sum(totals[:3]), totals
+
+
+def test_cascade_needs_class_agnostic_boxes_and_matching_stage_settings():
+    model = tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True).train()
+    for stage in model.roi_heads.stages:
+        stage.box_predictor = box_predictor(64, NUM_CLASSES)  # class-specific
+    with pytest.raises(ValueError, match="class-agnostic"):
+        model(**_train_batch(model), mode="loss")
+    with pytest.raises(ValueError, match="3 cascade IoU thresholds but 2 sets"):
+        tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True, cascade_reg_weights=CASCADE_REG_WEIGHTS[:2])
