@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from densevit.layers import LayerNorm2d
+
 __all__ = ["param_groups"]
 
-_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
+# By type, not by class name: ``ConvNorm`` (a conv that owns a norm) must keep weight decay on its conv weight.
+_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.modules.batchnorm._NormBase, LayerNorm2d)
 
 
 def _find_vit(model: nn.Module) -> tuple[str, nn.Module] | None:
@@ -30,10 +33,14 @@ def param_groups(
 
     ``layer_id`` is 0 for the patch/position embedding, i + 1 for ViT block i and L + 1 for everything else
     (adapters, necks, heads), as ViTDet does. Norm parameters and ``no_decay_names`` get no weight decay.
+    A ``layer_decay`` other than 1 on a model without a ViT is an error rather than silently ignored.
     """
     vit = _find_vit(model) if layer_decay != 1.0 else None
-    norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS) or "Norm" in type(m).__name__
-                   for p in m.parameters(recurse=False)}
+    if layer_decay != 1.0 and vit is None:
+        raise ValueError(f"optimizer layer_decay={layer_decay} needs a plain ViT in the model (a module with "
+                         f"layer_id() and depth, e.g. densevit.backbones.ViT); {type(model).__name__} has none. "
+                         "Remove layer_decay from the optimizer config for Swin or timm backbones.")
+    norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters(recurse=False)}
     groups: dict[tuple[float, float], dict] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
