@@ -20,15 +20,56 @@ from torchvision.models.detection.roi_heads import (
     paste_masks_in_image,
 )
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
-from torchvision.ops import MultiScaleRoIAlign, clip_boxes_to_image
+from torchvision.ops import box_area, clip_boxes_to_image, roi_align
 
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 
-__all__ = ["CascadeRoIHeads", "MaskRCNN", "detections_to_original", "refine_proposals"]
+__all__ = ["CascadeRoIHeads", "MaskRCNN", "PyramidRoIAlign", "detections_to_original", "refine_proposals"]
 
 # ViTDet's Cascade Mask R-CNN (detectron2): IoU threshold and box-delta weights of each stage
 CASCADE_IOU_THRESHOLDS = (0.5, 0.6, 0.7)
 CASCADE_REG_WEIGHTS = ((10.0, 10.0, 5.0, 5.0), (20.0, 20.0, 10.0, 10.0), (30.0, 30.0, 15.0, 15.0))
+
+
+class PyramidRoIAlign(nn.Module):
+    """RoIAlign on a feature pyramid, each box read from the level its size selects (detectron2's ``ROIPooler``).
+
+    Level of a box: floor(4 + log2(sqrt(area) / 224 + 1e-8)), clamped to the pyramid (FPN's rule: a 224 px box
+    reads p4). ``aligned=True`` is detectron2's ROIAlignV2 (ViTDet's), whose pixel centres sit at +0.5;
+    ``aligned=False`` is torchvision's ``MultiScaleRoIAlign``. Drop-in for the latter inside torchvision's heads:
+    (named maps, boxes [N_i, 4] per image, image sizes) -> [sum N_i, C, output_size, output_size].
+    """
+
+    def __init__(self, featmap_names: Sequence[str], strides: Sequence[int], output_size: int,
+                 sampling_ratio: int = 0, aligned: bool = True) -> None:
+        super().__init__()
+        levels = [int(s).bit_length() - 1 for s in strides]
+        if len(levels) != len(featmap_names) or any(2**lv != s for lv, s in zip(levels, strides, strict=True)) or (
+                levels != list(range(levels[0], levels[0] + len(levels)))):
+            raise ValueError(f"PyramidRoIAlign needs one consecutive power-of-two stride per map, got strides "
+                             f"{tuple(strides)} for maps {tuple(featmap_names)}")
+        self.featmap_names = list(featmap_names)
+        self.strides = tuple(int(s) for s in strides)
+        self.first_level = levels[0]
+        self.output_size = output_size
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+
+    def forward(self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]) -> Tensor:
+        """x: maps by name; boxes: per image [N_i, 4] (x1, y1, x2, y2), image pixels -> pooled [sum N_i, C, S, S]."""
+        rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], dim=1) for i, b in enumerate(boxes)])
+        level = torch.floor(4 + torch.log2(box_area(rois[:, 1:]).sqrt() / 224 + 1e-8))
+        level = (level.clamp(self.first_level, self.first_level + len(self.strides) - 1) - self.first_level).long()
+        feature = x[self.featmap_names[0]]
+        out = feature.new_zeros((len(rois), feature.shape[1], self.output_size, self.output_size))
+        size, ratio = self.output_size, self.sampling_ratio
+        for i, (name, stride) in enumerate(zip(self.featmap_names, self.strides, strict=True)):
+            idx = torch.nonzero(level == i).squeeze(1)
+            if len(idx):
+                values = roi_align(x[name], rois[idx], size, 1.0 / stride, ratio, self.aligned)
+                out = out.to(values.dtype)  # roi_align may run in float32 under autocast
+                out[idx] = values
+        return out
 
 
 class MaskRCNN(BaseModel):
@@ -37,6 +78,7 @@ class MaskRCNN(BaseModel):
     ``backbone`` is any adapter (list of NCHW maps with ``out_channels``/``strides``); ``neck`` (optional) turns its
     maps into the equal-width pyramid the heads need (ViTDet's simple pyramid needs none). Heads can be injected;
     ``None`` builds ViTDet's defaults. Labels are contiguous, 0..num_classes-1.
+    RoIs are pooled with ``PyramidRoIAlign`` (``roi_aligned=True``: ViTDet's ROIAlignV2; False: torchvision's).
     ``cascade=True`` makes it ViTDet's Cascade Mask R-CNN (``CascadeRoIHeads``): one box head and class-agnostic
     predictor per entry of ``cascade_iou_thresholds``, each stage getting its own copy of an injected box head or
     predictor (which must then be class-agnostic: ``box_predictor(..., class_agnostic=True)``).
@@ -66,6 +108,7 @@ class MaskRCNN(BaseModel):
         # RoI heads
         roi_levels: int = 4,
         roi_sampling_ratio: int = 0,
+        roi_aligned: bool = True,
         box_fg_iou_thresh: float = 0.5,
         box_bg_iou_thresh: float = 0.5,
         box_batch_size_per_image: int = 512,
@@ -116,10 +159,14 @@ class MaskRCNN(BaseModel):
             rpn_nms_thresh,
         )
         roi_names = self.level_names[:roi_levels]
+
+        def roi_pool(size: int) -> PyramidRoIAlign:
+            return PyramidRoIAlign(roi_names, pyramid.strides[:roi_levels], size, roi_sampling_ratio, roi_aligned)
+
         mask_parts = {}
         if with_mask:
             mask_parts = dict(
-                mask_roi_pool=MultiScaleRoIAlign(roi_names, output_size=14, sampling_ratio=roi_sampling_ratio),
+                mask_roi_pool=roi_pool(14),
                 mask_head=mask_head_module or mask_head(width),
                 mask_predictor=mask_predictor_module or mask_predictor(256, 256, num_classes),
             )
@@ -127,7 +174,7 @@ class MaskRCNN(BaseModel):
         def box_stage(head: nn.Module, predictor: nn.Module, iou: float, iou_low: float, weights: Sequence[float],
                       **mask: nn.Module) -> RoIHeads:
             return RoIHeads(
-                MultiScaleRoIAlign(roi_names, output_size=7, sampling_ratio=roi_sampling_ratio),
+                roi_pool(7),
                 head, predictor, iou, iou_low, box_batch_size_per_image, box_positive_fraction, tuple(weights),
                 box_score_thresh, box_nms_thresh, detections_per_img, **mask,
             )

@@ -8,10 +8,17 @@ import math
 import pytest
 import torch
 from tiny_pyramids import tiny_pyramids
+from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 from densevit.engine.data import DataPreprocessor
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
-from densevit.models.mask_rcnn import CASCADE_REG_WEIGHTS, MaskRCNN, _ScaleGradient, refine_proposals
+from densevit.models.mask_rcnn import (
+    CASCADE_REG_WEIGHTS,
+    MaskRCNN,
+    PyramidRoIAlign,
+    _ScaleGradient,
+    refine_proposals,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -269,3 +276,43 @@ def test_cascade_needs_class_agnostic_boxes_and_matching_stage_settings():
         model(**_train_batch(model), mode="loss")
     with pytest.raises(ValueError, match="3 cascade IoU thresholds but 2 sets"):
         tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True, cascade_reg_weights=CASCADE_REG_WEIGHTS[:2])
+
+
+# --- RoI pooling on the pyramid -----------------------------------------------------------------------------------
+
+
+def pyramid_and_boxes(seed: int = 0):
+    """Maps p2-p5 of two 512x512 images and boxes of every size, some crossing the border."""
+    g = torch.Generator().manual_seed(seed)
+    maps = {f"p{lv}": torch.randn(2, 3, 512 >> lv, 512 >> lv, generator=g) for lv in range(2, 6)}
+    boxes = []
+    for _ in range(2):
+        xy = torch.rand(40, 2, generator=g) * 500 - 20
+        wh = torch.exp(torch.rand(40, 2, generator=g) * math.log(500)) + 1  # 2 to 500 px
+        boxes.append(torch.cat([xy, xy + wh], dim=1))
+    return maps, boxes
+
+
+def test_pyramid_roi_align_unaligned_equals_torchvision():
+    maps, boxes = pyramid_and_boxes()
+    names, shapes = list(maps), [(512, 512)] * 2
+    ours = PyramidRoIAlign(names, (4, 8, 16, 32), 7, sampling_ratio=2, aligned=False)(maps, boxes, shapes)
+    reference = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)(maps, boxes, shapes)
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_pyramid_roi_align_reads_each_box_from_its_fpn_level_with_half_pixel_alignment():
+    maps, _ = pyramid_and_boxes()
+    # sqrt(area) 56 -> p2 (level 2.0), 223 -> p3 (3.99), 224 -> p4, 448 -> p5, 1000 -> clamped to p5, 10 -> p2
+    sides, levels = [56.0, 223.0, 224.0, 448.0, 1000.0, 10.0], [2, 3, 4, 5, 5, 2]
+    boxes = [torch.tensor([[5.0, 7.0, 5.0 + s, 7.0 + s] for s in sides])]
+    pooled = PyramidRoIAlign(list(maps), (4, 8, 16, 32), 7)(maps, boxes, [(512, 512)])
+    for i, level in enumerate(levels):
+        roi = torch.cat([torch.zeros(1, 1), boxes[0][i : i + 1]], dim=1)
+        expected = roi_align(maps[f"p{level}"][:1], roi, 7, 1.0 / 2**level, 0, aligned=True)
+        torch.testing.assert_close(pooled[i : i + 1], expected)
+
+
+def test_pyramid_roi_align_rejects_non_consecutive_strides():
+    with pytest.raises(ValueError, match=r"consecutive power-of-two stride.*\(4, 16\)"):
+        PyramidRoIAlign(["p2", "p4"], (4, 16), 7)
