@@ -4,13 +4,10 @@
 from mmengine.config import read_base
 
 with read_base():
+    from .mask_rcnn_stvit_r_swin_b_3x import model as detector
     from .upernet_stvit_r_swin_s_ade20k_160k import *
 
-model.backbone.update(
-    embed_dim=128,
-    num_heads=(4, 8, 16, 32),
-    drop_path_rate=0.3,
-    pretrained="checkpoints/STViT-R-Swin-B.pth",
-)
+model.backbone = detector.backbone.backbone  # the detector's STViT-R-Swin-B, without its FPN
+del detector
 model.decode_head.update(in_channels=(128, 256, 512, 1024))
 model.aux_head.update(in_channels=512)

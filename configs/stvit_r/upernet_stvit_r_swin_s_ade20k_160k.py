@@ -11,27 +11,12 @@ Data, evaluation and schedule come from the plain-ViT UperNet config.
 from mmengine.config import read_base
 from torch.optim import AdamW
 
-from densevit.backbones.swin_stvit_r import SwinSTViTR
-
 with read_base():
     from ..upernet.upernet_vit_b_sfp_ade20k_160k import *
+    from .mask_rcnn_stvit_r_swin_s_3x import model as detector
 
-model.backbone = dict(
-    type=SwinSTViTR,
-    embed_dim=96,
-    depths=(2, 2, 18, 2),
-    num_heads=(3, 6, 12, 24),
-    window_size=7,
-    drop_path_rate=0.2,
-    # stage 3: (image, init 14, refine 21, local, global, recover 27) x 3, windows pooled 7x7 -> 3x3
-    pooled=3,
-    init_kernel=14,
-    refine_kernel=21,
-    recover_kernel=27,
-    layer_scale_init=1e-5,
-    pad_mask="released",
-    pretrained="checkpoints/STViT-R-Swin-S.pth",
-)
+model.backbone = detector.backbone.backbone  # the detector's STViT-R-Swin-S, without its FPN
+del detector
 model.decode_head.update(in_channels=(96, 192, 384, 768))
 model.aux_head.update(in_channels=384)
 optimizer = dict(

@@ -10,19 +10,10 @@ weights of its block.
 
 from mmengine.config import read_base
 
-from densevit.adapters.stvit_r import STViTR
-
 with read_base():
     from ..upernet.upernet_vit_b_sfp_ade20k_160k import *
+    from .mask_rcnn_stvit_r_vit_b_100ep import model as detector
 
-model.backbone.backbone = dict(
-    type=STViTR,
-    vit=model.backbone.backbone,
-    roles=("image",) * 3 + ("init", "local", "global", "local", "global", "recover") + ("image",) * 3,
-    window=7,
-    pooled=3,
-    init_kernel=14,
-    refine_kernel=21,
-    recover_kernel=27,
-    pad_mask="valid",
-)
+# the detector's dumbbell unit over this config's ViT-B
+model.backbone.backbone = dict(detector.backbone.backbone, vit=model.backbone.backbone)
+del detector
