@@ -34,8 +34,10 @@ model = dict(
         scale_factors=(4.0, 2.0, 1.0, 0.5),
         top_block=False,
     ),
-    decode_head=dict(type=UPerHead, in_channels=(width,) * 4, num_classes=len(classes), channels=width),
-    aux_head=dict(type=FCNHead, in_channels=width, num_classes=len(classes), channels=width // 2),
+    # PyTorch's default classifier init: mmsegmentation's normal(0, 0.01) stalls training from scratch (README)
+    decode_head=dict(type=UPerHead, in_channels=(width,) * 4, num_classes=len(classes), channels=width,
+                     cls_init_std=None),
+    aux_head=dict(type=FCNHead, in_channels=width, num_classes=len(classes), channels=width // 2, cls_init_std=None),
     test_mode="whole",
     test_scale=(scale, scale),
 )
@@ -50,7 +52,8 @@ train_dataloader = dict(
         img_dir=f"{data_root}/train",
         ann_dir=f"{data_root}/semantic/train",
         classes=classes,
-        transforms=dict(type=seg_train_transforms, scale=(scale, scale), ratio_range=(0.5, 2.0), crop_size=scale),
+        # a narrower scale jitter than ADE20K's 0.5-2.0: mIoU 23.7 against 22.4 in 2,400 iterations (one run each)
+        transforms=dict(type=seg_train_transforms, scale=(scale, scale), ratio_range=(0.75, 1.5), crop_size=scale),
     ),
 )
 val_dataloader = dict(
@@ -65,7 +68,7 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.01)
-max_iters = 1500
+max_iters = 2400
 warmup = 100
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=warmup),
@@ -73,7 +76,7 @@ param_scheduler = [
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2),
+    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=800, max_keep_ckpts=2),
     logger=dict(type=LoggerHook, interval=25),
 )
 randomness = dict(seed=0)

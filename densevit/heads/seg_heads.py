@@ -44,11 +44,19 @@ class ConvBNReLU(nn.Sequential):
         super().__init__(conv, norm_layer(out_channels), nn.ReLU(inplace=True))
 
 
-def classifier(channels: int, num_classes: int, dropout: float = 0.1) -> nn.Sequential:
-    """Dropout2d -> 1x1 conv to class logits, initialised normal(0, 0.01) as mmsegmentation's ``conv_seg``."""
+def classifier(
+    channels: int, num_classes: int, dropout: float = 0.1, init_std: float | None = 0.01
+) -> nn.Sequential:
+    """Dropout2d -> 1x1 conv to class logits.
+
+    ``init_std`` 0.01 is mmsegmentation's ``conv_seg`` init (weights normal(0, 0.01), bias 0); None keeps PyTorch's
+    default init. From scratch the tiny weights stall learning: with them a head trained for 1000 iterations on
+    the demo still predicted background everywhere, with the default init it did not (README, quickstart).
+    """
     conv = nn.Conv2d(channels, num_classes, kernel_size=1)
-    nn.init.normal_(conv.weight, std=0.01)
-    nn.init.zeros_(conv.bias)
+    if init_std is not None:
+        nn.init.normal_(conv.weight, std=init_std)
+        nn.init.zeros_(conv.bias)
     return nn.Sequential(nn.Dropout2d(dropout), conv)
 
 
@@ -64,6 +72,7 @@ class FCNHead(nn.Module):
         kernel_size: int = 3,
         dropout: float = 0.1,
         norm_layer: NormLayer = nn.BatchNorm2d,
+        cls_init_std: float | None = 0.01,
     ) -> None:
         super().__init__()
         if num_convs < 1:
@@ -73,7 +82,7 @@ class FCNHead(nn.Module):
         self.convs = nn.Sequential(*(
             ConvBNReLU(in_channels if i == 0 else channels, channels, kernel_size, norm_layer) for i in range(num_convs)
         ))
-        self.cls = classifier(channels, num_classes, dropout)
+        self.cls = classifier(channels, num_classes, dropout, cls_init_std)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         """features: one [B, C, h, w] map -> logits [B, K, h, w]."""
@@ -91,13 +100,14 @@ class MLPHead(nn.Module):
         channels: int = 256,
         dropout: float = 0.1,
         norm_layer: NormLayer = nn.BatchNorm2d,
+        cls_init_std: float | None = 0.01,
     ) -> None:
         super().__init__()
         self.in_channels: tuple[int, ...] = tuple(in_channels)
         self.num_classes = num_classes
         self.projections = nn.ModuleList(nn.Conv2d(c, channels, kernel_size=1) for c in self.in_channels)
         self.fuse = ConvBNReLU(len(self.in_channels) * channels, channels, 1, norm_layer)
-        self.cls = classifier(channels, num_classes, dropout)
+        self.cls = classifier(channels, num_classes, dropout, cls_init_std)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         """features: maps [B, C_i, h_i, w_i] -> logits [B, K, h_0, w_0]."""

@@ -51,6 +51,7 @@ class UPerHead(nn.Module):
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         dropout: float = 0.1,
         norm_layer: NormLayer = nn.BatchNorm2d,
+        cls_init_std: float | None = 0.01,
     ) -> None:
         super().__init__()
         if len(in_channels) < 2:
@@ -61,7 +62,7 @@ class UPerHead(nn.Module):
         self.lateral_convs = nn.ModuleList(ConvBNReLU(c, channels, 1, norm_layer) for c in self.in_channels[:-1])
         self.fpn_convs = nn.ModuleList(ConvBNReLU(channels, channels, 3, norm_layer) for _ in self.in_channels[:-1])
         self.fuse = ConvBNReLU(len(self.in_channels) * channels, channels, 3, norm_layer)
-        self.cls = classifier(channels, num_classes, dropout)
+        self.cls = classifier(channels, num_classes, dropout, cls_init_std)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         """features: maps [B, C_i, h_i, w_i], finest first -> logits [B, K, h_0, w_0]."""

@@ -95,3 +95,12 @@ def test_segmentor_learns_a_fixed_batch():
         loss.backward()
         optimizer.step()
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_classifier_init_is_mmseg_by_default_and_pytorch_when_asked():
+    mmseg = UPerHead((16,) * 4, 150, channels=512).cls[1]
+    assert abs(mmseg.weight.std().item() - 0.01) < 1e-3 and not mmseg.bias.any()
+    default = FCNHead(16, 150, channels=512, cls_init_std=None).cls[1]
+    bound = 1 / 512**0.5  # PyTorch's conv init: uniform within 1/sqrt(fan_in) for weights and bias
+    assert default.weight.abs().max() <= bound and default.weight.std() > 2 * 0.01
+    assert default.bias.abs().max() <= bound and default.bias.any()
