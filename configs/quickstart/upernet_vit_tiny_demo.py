@@ -29,7 +29,8 @@ model = dict(
     data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=SimpleFeaturePyramid,
-        backbone=dict(type=ViT, img_size=scale, embed_dim=192, depth=4, num_heads=3),
+        # 2 blocks: 25.6 mIoU after 2,400 iterations where 4 blocks reached 23.7 (and a step costs 20% less)
+        backbone=dict(type=ViT, img_size=scale, embed_dim=192, depth=2, num_heads=3),
         out_channels=width,
         scale_factors=(4.0, 2.0, 1.0, 0.5),
         top_block=False,
@@ -52,7 +53,7 @@ train_dataloader = dict(
         img_dir=f"{data_root}/train",
         ann_dir=f"{data_root}/semantic/train",
         classes=classes,
-        # a narrower scale jitter than ADE20K's 0.5-2.0: mIoU 23.7 against 22.4 in 2,400 iterations (one run each)
+        # narrower scale jitter than ADE20K's 0.5-2.0: with 4 blocks, mIoU 23.7 against 22.4 (2,400 it, one run each)
         transforms=dict(type=seg_train_transforms, scale=(scale, scale), ratio_range=(0.75, 1.5), crop_size=scale),
     ),
 )
@@ -68,7 +69,7 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.01)
-max_iters = 2400
+max_iters = 2800
 warmup = 100
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=warmup),
