@@ -12,13 +12,12 @@ median over ``--repeats`` runs after one warm-up of the forward pass (no grad) a
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
 from densevit.ops.ms_deform_attn import ms_deform_attn, ms_deform_attn_grid_sample, reference_points
+from densevit.timing import median_ms
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,20 +48,6 @@ def make_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list[tuple[int,
     loc = reference_points(shapes)[:, :, :, None, None, :] + offsets / level_size
     weights = torch.randn(b, tokens, m, 3 * p, generator=g).softmax(-1).view(b, tokens, m, 3, p)
     return value.to(args.device), shapes, loc.to(args.device), weights.to(args.device)
-
-
-def median_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main() -> None:

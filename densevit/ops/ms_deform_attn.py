@@ -2,9 +2,8 @@
 
 Every (query, head) reads ``levels * points`` bilinear samples; a sample is the weighted sum of its four corner
 rows of the value map, so the whole op is one weighted bag of rows per (query, head). ``F.embedding_bag`` computes
-exactly that in one fused, parallel kernel on CPU and GPU, never materialising the gathered rows. On the CPU its
-backward for the table (``_embedding_bag_dense_backward``) cost a third of a ViT-CoMer training step; there
-``weighted_bag`` computes the same gradient as a second, transposed weighted bag (5x faster).
+exactly that in one fused, parallel kernel on CPU and GPU, never materialising the gathered rows (through
+``densevit.ops.weighted_bag``, whose CPU backward is 5x faster than embedding_bag's own).
 ``ms_deform_attn_grid_sample`` is the straightforward per-level ``grid_sample`` form of the same formula, kept as
 the reference for tests and benchmarks.
 """
@@ -18,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MSDeformAttn", "ms_deform_attn", "ms_deform_attn_grid_sample", "reference_points", "weighted_bag"]
+from densevit.ops.weighted_bag import weighted_bag
+
+__all__ = ["MSDeformAttn", "ms_deform_attn", "ms_deform_attn_grid_sample", "reference_points"]
 
 
 def _check_inputs(value: Tensor, spatial_shapes: Sequence[tuple[int, int]], sampling_locations: Tensor,
@@ -39,48 +40,6 @@ def _check_inputs(value: Tensor, spatial_shapes: Sequence[tuple[int, int]], samp
     if sampling_locations.shape[:-1] != attention_weights.shape:
         raise ValueError(f"ms_deform_attn: sampling_locations {tuple(sampling_locations.shape)} and "
                          f"attention_weights {tuple(attention_weights.shape)} disagree")
-
-
-class _WeightedBagCPU(torch.autograd.Function):
-    """out[n] = sum_j weight[n, j] * table[rows[n, j]]; the table's gradient as the transposed bag (see below)."""
-
-    @staticmethod
-    def forward(ctx, rows: Tensor, table: Tensor, weight: Tensor) -> Tensor:
-        ctx.save_for_backward(rows, table, weight)
-        return F.embedding_bag(rows, table, per_sample_weights=weight, mode="sum")
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
-        rows, table, weight = ctx.saved_tensors
-        grad_table = grad_weight = None
-        if ctx.needs_input_grad[1]:
-            # grad_table[t] = sum over the (n, j) with rows[n, j] == t of weight[n, j] * grad_out[n]: a weighted
-            # bag per table row over grad_out's rows, once the entries are sorted by table row.
-            flat = rows.reshape(-1)
-            sorted_rows, order = torch.sort(flat, stable=True)
-            offsets = torch.zeros(table.shape[0], dtype=torch.long, device=table.device)
-            offsets[1:] = torch.bincount(sorted_rows, minlength=table.shape[0])[:-1].cumsum(0)
-            bags = torch.div(order, rows.shape[1], rounding_mode="floor")
-            grad_table = F.embedding_bag(bags, grad_out, offsets, per_sample_weights=weight.reshape(-1)[order],
-                                         mode="sum")
-        if ctx.needs_input_grad[2]:
-            # embedding_bag's own gradient for the weights (a fused gather + dot), the table held constant
-            with torch.enable_grad():
-                w = weight.detach().requires_grad_()
-                out = F.embedding_bag(rows, table.detach(), per_sample_weights=w, mode="sum")
-                (grad_weight,) = torch.autograd.grad(out, w, grad_out)
-        return None, grad_table, grad_weight
-
-
-def weighted_bag(rows: Tensor, table: Tensor, weight: Tensor) -> Tensor:
-    """rows [N, K] (int32/int64), table [T, D], weight [N, K] -> [N, D]: out[n] = sum_j weight[n, j] table[rows[n, j]].
-
-    ``F.embedding_bag`` with per-sample weights; on the CPU with a faster backward of the same gradients.
-    """
-    if table.device.type == "cpu" and torch.is_grad_enabled() and (table.requires_grad or weight.requires_grad):
-        return _WeightedBagCPU.apply(rows, table, weight)
-    return F.embedding_bag(rows, table, per_sample_weights=weight, mode="sum")
 
 
 def ms_deform_attn(value: Tensor, spatial_shapes: Sequence[tuple[int, int]], sampling_locations: Tensor,
