@@ -30,6 +30,9 @@ model.backbone = dict(
     out_channels=width,
     extra_pool=True,
 )
+# the FPN keeps all five levels (strides 4-64), so anchors and RoI pooling span them as in ViTDet
+model.anchor_sizes = (16, 32, 64, 128, 256)
+model.roi_levels = 4
 
 max_iters = 240
 param_scheduler = [
