@@ -32,11 +32,14 @@ model = dict(
         # 2 blocks: 25.6 mIoU after 2,400 iterations where 4 blocks reached 23.7 (a step costs a sixth less)
         backbone=dict(type=ViT, img_size=scale, embed_dim=192, depth=2, num_heads=3),
         out_channels=width,
-        scale_factors=(4.0, 2.0, 1.0, 0.5),
+        scale_factors=(2.0, 1.0, 0.5),
         top_block=False,
     ),
+    # no stride-4 level: a step costs 0.097 s instead of 0.155 s, and 4,200 iterations reach mIoU 30.1 where 2,800
+    # with it reached 28.1 in the same time (README)
+    decode_strides=(8, 16, 32),
     # PyTorch's default classifier init: mmsegmentation's normal(0, 0.01) stalls training from scratch (README)
-    decode_head=dict(type=UPerHead, in_channels=(width,) * 4, num_classes=len(classes), channels=width,
+    decode_head=dict(type=UPerHead, in_channels=(width,) * 3, num_classes=len(classes), channels=width,
                      cls_init_std=None),
     aux_head=dict(type=FCNHead, in_channels=width, num_classes=len(classes), channels=width // 2, cls_init_std=None),
     test_mode="whole",
@@ -71,7 +74,7 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.01)
-max_iters = 2800
+max_iters = 4200
 warmup = 100
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=warmup),
@@ -79,7 +82,7 @@ param_scheduler = [
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=800, max_keep_ckpts=2),
+    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=1400, max_keep_ckpts=2),
     logger=dict(type=LoggerHook, interval=25),
 )
 randomness = dict(seed=0)
