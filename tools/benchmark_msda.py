@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 
 from densevit.ops.ms_deform_attn import ms_deform_attn, ms_deform_attn_grid_sample, reference_points
-from densevit.timing import median_ms
+from densevit.timing import median_ms, print_speed_table
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,11 +77,7 @@ def main() -> None:
     print(f"max |difference| of the outputs: {(outs[0] - outs[1]).abs().max().item():.2e} (float32)")
     results = {name: (median_ms(forward(op), args.repeats, device),
                       median_ms(forward_backward(op), args.repeats, device)) for name, op in ops.items()}
-    print(f"{'implementation':34s} {'forward ms':>11s} {'fwd+bwd ms':>11s}")
-    for name, (fwd, both) in results.items():
-        print(f"{name:34s} {fwd:11.1f} {both:11.1f}")
-    (ref_fwd, ref_both), (fwd, both) = results.values()
-    print(f"speed-up: forward x{ref_fwd / fwd:.1f}, forward+backward x{ref_both / both:.1f}")
+    print_speed_table(results)
 
 
 if __name__ == "__main__":

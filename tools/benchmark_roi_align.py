@@ -18,7 +18,7 @@ import torch
 from torchvision.ops import roi_align
 
 from densevit.ops.roi_align import multilevel_roi_align
-from densevit.timing import median_ms
+from densevit.timing import median_ms, print_speed_table
 
 STRIDES = (4, 8, 16, 32)
 
@@ -92,11 +92,7 @@ def main() -> None:
         results = {name: (median_ms(partial(forward, op, maps, *rest), args.repeats, device),
                           median_ms(partial(forward_backward, op, maps, *rest), args.repeats, device))
                    for name, op in ops.items()}
-        print(f"{'implementation':26s} {'forward ms':>11s} {'fwd+bwd ms':>11s}")
-        for name, (fwd, both) in results.items():
-            print(f"{name:26s} {fwd:11.1f} {both:11.1f}")
-        (ref_fwd, ref_both), (fwd, both) = results.values()
-        print(f"speed-up: forward x{ref_fwd / fwd:.1f}, forward+backward x{ref_both / both:.1f}")
+        print_speed_table(results)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""tools/test.py and tools/infer.py on a checkpoint of the tiny Mask R-CNN; bad inputs fail naming the file."""
+"""tools/test.py and tools/infer.py on a checkpoint of the tiny Mask R-CNN; bad inputs fail naming the file; the
+RoIAlign benchmark on a tiny workload."""
 
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import shutil
 import sys
@@ -80,3 +82,12 @@ def test_missing_config_and_checkpoint_files_are_named(trained_tiny, tmp_path, m
     with pytest.raises(FileNotFoundError, match=r"config file .*no_such_config\.py does not exist"):
         run_tool(monkeypatch, "infer.py", tmp_path / "no_such_config.py", trained_tiny.work_dir / "iter_4.pth",
                  tmp_path, "--out-dir", tmp_path / "out")
+
+
+def test_roi_align_benchmark_compares_both_implementations(monkeypatch, capsys):
+    run_tool(monkeypatch, "benchmark_roi_align.py", "--image-size", 64, "--batch", 2, "--rois", 4, "--channels", 8,
+             "--repeats", 1)
+    out = capsys.readouterr().out
+    differences = re.findall(r"max \|difference\| (\S+)", out)
+    assert len(differences) == 2 and all(float(d) < 1e-5 for d in differences), out
+    assert out.count("speed-up: forward x") == 2
