@@ -39,7 +39,7 @@ class PyramidRoIAlign(nn.Module):
     reads p4). ``aligned=True`` is detectron2's ROIAlignV2 (ViTDet's), whose pixel centres sit at +0.5;
     ``aligned=False`` is torchvision's ``MultiScaleRoIAlign``. Drop-in for the latter inside torchvision's heads:
     (named maps, boxes [N_i, 4] per image, image sizes) -> [sum N_i, C, output_size, output_size]. On the CPU all
-    levels go through ``densevit.ops.roi_align`` in one call (same numbers, several times faster forward + backward);
+    levels go through ``densevit.ops.roi_align`` in one call (same numbers, faster forward + backward there);
     on other devices through torchvision's kernel, level by level.
     """
 
