@@ -78,9 +78,8 @@ def multilevel_roi_align(features: Sequence[Tensor], rois: Tensor, levels: Tenso
     group = torch.maximum(grid_h, grid_w).clamp(min=1).long()
     s = output_size
     out = table.new_empty((len(rois), s, s, channels))
-    for max_grid in group.unique().tolist():
-        idx = torch.nonzero(group == max_grid).squeeze(1)
-        g = max_grid
+    for g in group.unique().tolist():  # g: this group's samples per bin axis (the bag holds 4 g^2 entries)
+        idx = torch.nonzero(group == g).squeeze(1)
         rows_y, weight_y = _axis_taps(box[idx, 1], height[idx], grid_h[idx], heights[idx], s, g)
         rows_x, weight_x = _axis_taps(box[idx, 0], width[idx], grid_w[idx], widths[idx], s, g)
         # Outer product of the axes: [R, S_y, G_y, 2] x [R, S_x, G_x, 2] -> [R, S_y, S_x, G_y, 2, G_x, 2].
