@@ -15,9 +15,8 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
-from torchvision.ops import roi_align
 
-from densevit.ops.roi_align import multilevel_roi_align
+from densevit.ops.roi_align import fpn_levels, multilevel_roi_align, multilevel_roi_align_torchvision
 from densevit.timing import median_ms, print_speed_table
 
 STRIDES = (4, 8, 16, 32)
@@ -47,18 +46,8 @@ def make_inputs(args: argparse.Namespace) -> tuple[list[torch.Tensor], torch.Ten
                                                 generator=g))
     x1y1 = torch.rand(n, 2, generator=g) * (size - side)
     rois = torch.cat([torch.arange(n)[:, None] // args.rois, x1y1, x1y1 + side], dim=1).float()
-    level = torch.floor(4 + torch.log2(side.prod(1).sqrt() / 224 + 1e-8)).clamp(2, 5).long() - 2
+    level = fpn_levels(rois[:, 1:], first_level=2, num_levels=len(STRIDES))
     return [m.to(args.device) for m in maps], rois.to(args.device), level.to(args.device)
-
-
-def per_level_torchvision(maps: list[torch.Tensor], rois: torch.Tensor, level: torch.Tensor, output_size: int,
-                          scales: list[float], sampling_ratio: int) -> torch.Tensor:
-    """torchvision's roi_align level by level (as in torchvision's MultiScaleRoIAlign), scattered into one tensor."""
-    out = maps[0].new_zeros(len(rois), maps[0].shape[1], output_size, output_size)
-    for i, (feature, scale) in enumerate(zip(maps, scales, strict=True)):
-        idx = torch.nonzero(level == i).squeeze(1)
-        out[idx] = roi_align(feature, rois[idx], output_size, scale, sampling_ratio, aligned=True)
-    return out
 
 
 def forward(op: Callable, maps: list[torch.Tensor], *rest: object) -> torch.Tensor:
@@ -71,7 +60,7 @@ def forward_backward(op: Callable, maps: list[torch.Tensor], *rest: object) -> t
     """The same with the maps' gradients for an all-ones upstream gradient."""
     inputs = [m.detach().requires_grad_() for m in maps]
     out = op(inputs, *rest)
-    return torch.autograd.grad(out, inputs, torch.ones_like(out))
+    return torch.autograd.grad(out, inputs, torch.ones_like(out), allow_unused=True)  # levels without RoIs
 
 
 def main() -> None:
@@ -81,7 +70,7 @@ def main() -> None:
     device = torch.device(args.device)
     maps, rois, level = make_inputs(args)
     scales = [1.0 / s for s in STRIDES]
-    ops = {"torchvision roi_align": per_level_torchvision, "weighted bag (densevit)": multilevel_roi_align}
+    ops = {"torchvision roi_align": multilevel_roi_align_torchvision, "weighted bag (densevit)": multilevel_roi_align}
     print(f"device {device} ({torch.get_num_threads()} threads), batch {args.batch} of {args.image_size} px, "
           f"{args.channels} channels, {len(rois)} RoIs (per level {torch.bincount(level, minlength=4).tolist()}), "
           f"sampling ratio {args.sampling_ratio}")

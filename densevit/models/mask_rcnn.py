@@ -20,10 +20,10 @@ from torchvision.models.detection.roi_heads import (
     paste_masks_in_image,
 )
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
-from torchvision.ops import box_area, clip_boxes_to_image, roi_align
+from torchvision.ops import clip_boxes_to_image
 
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
-from densevit.ops.roi_align import multilevel_roi_align
+from densevit.ops.roi_align import fpn_levels, multilevel_roi_align, multilevel_roi_align_torchvision
 
 __all__ = ["CascadeRoIHeads", "MaskRCNN", "PyramidRoIAlign", "detections_to_original", "refine_proposals"]
 
@@ -61,20 +61,11 @@ class PyramidRoIAlign(nn.Module):
     def forward(self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]) -> Tensor:
         """x: maps by name; boxes: per image [N_i, 4] (x1, y1, x2, y2), image pixels -> pooled [sum N_i, C, S, S]."""
         rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], dim=1) for i, b in enumerate(boxes)])
-        level = torch.floor(4 + torch.log2(box_area(rois[:, 1:]).sqrt() / 224 + 1e-8))
-        level = (level.clamp(self.first_level, self.first_level + len(self.strides) - 1) - self.first_level).long()
+        level = fpn_levels(rois[:, 1:], self.first_level, len(self.strides))
         maps = [x[name] for name in self.featmap_names]
-        size, ratio, scales = self.output_size, self.sampling_ratio, [1.0 / s for s in self.strides]
-        if maps[0].device.type == "cpu":
-            return multilevel_roi_align(maps, rois, level, size, scales, ratio, self.aligned)
-        out = maps[0].new_zeros((len(rois), maps[0].shape[1], size, size))
-        for i, (feature, scale) in enumerate(zip(maps, scales, strict=True)):
-            idx = torch.nonzero(level == i).squeeze(1)
-            if len(idx):
-                values = roi_align(feature, rois[idx], size, scale, ratio, self.aligned)
-                out = out.to(values.dtype)  # roi_align may run in float32 under autocast
-                out[idx] = values
-        return out
+        op = multilevel_roi_align if maps[0].device.type == "cpu" else multilevel_roi_align_torchvision
+        return op(maps, rois, level, self.output_size, [1.0 / s for s in self.strides], self.sampling_ratio,
+                  self.aligned)
 
 
 class MaskRCNN(BaseModel):

@@ -2,8 +2,8 @@
 
 Every output bin averages ``g_h x g_w`` bilinear samples, and a sample is the weighted sum of its four corner
 pixels, so a bin is one weighted bag of feature rows (``densevit.ops.weighted_bag``) with at most ``4 g_h g_w``
-entries. On the CPU, forward + backward is 8-9x faster than torchvision's kernel (whose backward is a
-single-threaded scatter) with 2x2 samples per bin, 1.1-2.1x with adaptive sampling on 1024 px images
+entries. On the CPU, forward + backward is 7-8x faster than torchvision's kernel (whose backward is a
+single-threaded scatter) with 2x2 samples per bin, 1.1-1.7x with adaptive sampling on 1024 px images
 (``tools/benchmark_roi_align.py``). All levels of a pyramid go through one bag, each RoI reading its own level.
 
 Sampling follows torchvision exactly: with ``aligned=True`` pixel centres sit at +0.5 (detectron2's ROIAlignV2);
@@ -16,11 +16,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torchvision
 from torch import Tensor
 
 from densevit.ops.weighted_bag import weighted_bag
 
-__all__ = ["multilevel_roi_align", "roi_align"]
+__all__ = ["fpn_levels", "multilevel_roi_align", "multilevel_roi_align_torchvision", "roi_align"]
+
+
+def fpn_levels(boxes: Tensor, first_level: int, num_levels: int) -> Tensor:
+    """FPN's level rule, floor(4 + log2(sqrt(area) / 224 + 1e-8)) clamped to the pyramid, for boxes [R, 4]
+    (x1, y1, x2, y2): index [R] into the levels (0 = ``first_level``)."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    level = torch.floor(4 + torch.log2(area.sqrt() / 224 + 1e-8))
+    return (level.clamp(first_level, first_level + num_levels - 1) - first_level).long()
 
 
 def _axis_taps(start: Tensor, length: Tensor, grid: Tensor, size: Tensor, output_size: int, max_grid: int
@@ -99,3 +108,17 @@ def roi_align(input: Tensor, rois: Tensor, output_size: int, spatial_scale: floa
     """``torchvision.ops.roi_align`` for rois [R, 5]: input [N, C, H, W] -> [R, C, S, S]."""
     return multilevel_roi_align([input], rois, rois.new_zeros(len(rois), dtype=torch.long), output_size,
                                 [spatial_scale], sampling_ratio, aligned)
+
+
+def multilevel_roi_align_torchvision(features: Sequence[Tensor], rois: Tensor, levels: Tensor, output_size: int,
+                                     spatial_scales: Sequence[float], sampling_ratio: int = 0,
+                                     aligned: bool = True) -> Tensor:
+    """``multilevel_roi_align`` through torchvision's kernel, level by level (as its ``MultiScaleRoIAlign``)."""
+    out = features[0].new_zeros((len(rois), features[0].shape[1], output_size, output_size))
+    for i, (feature, scale) in enumerate(zip(features, spatial_scales, strict=True)):
+        idx = torch.nonzero(levels == i).squeeze(1)
+        if len(idx):
+            values = torchvision.ops.roi_align(feature, rois[idx], output_size, scale, sampling_ratio, aligned)
+            out = out.to(values.dtype)  # roi_align may run in float32 under autocast
+            out[idx] = values
+    return out
