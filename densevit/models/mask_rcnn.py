@@ -8,24 +8,31 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.roi_heads import (
-    RoIHeads,
-    fastrcnn_loss,
-    maskrcnn_inference,
-    maskrcnn_loss,
-    paste_masks_in_image,
-)
+from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_inference
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
-from torchvision.ops import clip_boxes_to_image
+from torchvision.ops import clip_boxes_to_image, roi_align
 
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.ops.roi_align import fpn_levels, multilevel_roi_align, multilevel_roi_align_torchvision
 
-__all__ = ["CascadeRoIHeads", "MaskRCNN", "PyramidRoIAlign", "detections_to_original", "refine_proposals"]
+__all__ = [
+    "RPN",
+    "CascadeRoIHeads",
+    "MaskRCNN",
+    "MaskRCNNRoIHeads",
+    "PyramidRoIAlign",
+    "detections_to_original",
+    "fast_rcnn_loss",
+    "mask_loss",
+    "mask_targets",
+    "paste_masks",
+    "refine_proposals",
+]
 
 # ViTDet's Cascade Mask R-CNN (detectron2): IoU threshold and box-delta weights of each stage
 CASCADE_IOU_THRESHOLDS = (0.5, 0.6, 0.7)
@@ -75,6 +82,7 @@ class MaskRCNN(BaseModel):
     maps into the equal-width pyramid the heads need (ViTDet's simple pyramid needs none). Heads can be injected;
     ``None`` builds ViTDet's defaults. Labels are contiguous, 0..num_classes-1.
     RoIs are pooled with ``PyramidRoIAlign`` (``roi_aligned=True``: ViTDet's ROIAlignV2; False: torchvision's).
+    ``box_loss_beta`` is the smooth-L1 beta of the RPN and box head losses (0: L1, detectron2's; torchvision 1/9).
     ``cascade=True`` makes it ViTDet's Cascade Mask R-CNN (``CascadeRoIHeads``): one box head and class-agnostic
     predictor per entry of ``cascade_iou_thresholds``, each stage getting its own copy of an injected box head or
     predictor (which must then be class-agnostic: ``box_predictor(..., class_agnostic=True)``).
@@ -110,6 +118,7 @@ class MaskRCNN(BaseModel):
         box_batch_size_per_image: int = 512,
         box_positive_fraction: float = 0.25,
         box_reg_weights: Sequence[float] = (10.0, 10.0, 5.0, 5.0),
+        box_loss_beta: float = 0.0,
         box_score_thresh: float = 0.05,
         box_nms_thresh: float = 0.5,
         detections_per_img: int = 100,
@@ -143,7 +152,7 @@ class MaskRCNN(BaseModel):
         self.mask_threshold = mask_threshold
 
         anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), (tuple(aspect_ratios),) * len(anchor_sizes))
-        self.rpn = RegionProposalNetwork(
+        self.rpn = RPN(
             anchors,
             rpn_head_module or rpn_head(width, len(aspect_ratios)),
             rpn_fg_iou_thresh,
@@ -153,6 +162,7 @@ class MaskRCNN(BaseModel):
             dict(training=rpn_pre_nms_top_n_train, testing=rpn_pre_nms_top_n_test),
             dict(training=rpn_post_nms_top_n_train, testing=rpn_post_nms_top_n_test),
             rpn_nms_thresh,
+            box_loss_beta=box_loss_beta,
         )
         roi_names = self.level_names[:roi_levels]
 
@@ -168,15 +178,15 @@ class MaskRCNN(BaseModel):
             )
 
         def box_stage(head: nn.Module, predictor: nn.Module, iou: float, iou_low: float, weights: Sequence[float],
-                      **mask: nn.Module) -> RoIHeads:
-            return RoIHeads(
+                      **mask: nn.Module) -> MaskRCNNRoIHeads:
+            return MaskRCNNRoIHeads(
                 roi_pool(7),
                 head, predictor, iou, iou_low, box_batch_size_per_image, box_positive_fraction, tuple(weights),
-                box_score_thresh, box_nms_thresh, detections_per_img, **mask,
+                box_score_thresh, box_nms_thresh, detections_per_img, **mask, box_loss_beta=box_loss_beta,
             )
 
         head = box_head_module or box_head(width)
-        self.roi_heads: RoIHeads | CascadeRoIHeads
+        self.roi_heads: MaskRCNNRoIHeads | CascadeRoIHeads
         if cascade:
             if len(cascade_iou_thresholds) != len(cascade_reg_weights):
                 raise ValueError(f"MaskRCNN: {len(cascade_iou_thresholds)} cascade IoU thresholds but "
@@ -242,11 +252,153 @@ def detections_to_original(det: dict[str, Tensor], sample: dict, mask_threshold:
     out = {"boxes": boxes, "scores": det["scores"], "labels": det["labels"] - 1}
     if "masks" in det:
         if len(boxes):
-            masks = paste_masks_in_image(det["masks"], boxes, (h0, w0))[:, 0] >= mask_threshold
+            masks = paste_masks(det["masks"][:, 0], boxes, (h0, w0)) >= mask_threshold
         else:
             masks = torch.zeros((0, h0, w0), dtype=torch.bool, device=boxes.device)
         out["masks"] = masks
     return out
+
+
+# --- box losses ---------------------------------------------------------------------------------------------------
+
+
+def fast_rcnn_loss(class_logits: Tensor, box_regression: Tensor, labels: list[Tensor],
+                   regression_targets: list[Tensor], beta: float = 0.0) -> tuple[Tensor, Tensor]:
+    """Box head losses: cross-entropy over the sampled RoIs, and smooth-L1 (``beta`` 0: L1, detectron2's default)
+    of the positives' deltas for their class, summed and divided by the number of sampled RoIs.
+
+    class_logits: [N, C + 1]; box_regression: [N, 4 (C + 1)] or [N, 4] (class-agnostic); per image: labels [N_i]
+    (0 = background), regression_targets [N_i, 4].
+    """
+    labels_all = torch.cat(labels)
+    targets = torch.cat(regression_targets)
+    loss_cls = F.cross_entropy(class_logits, labels_all)
+    positive = torch.nonzero(labels_all > 0).squeeze(1)
+    deltas = box_regression.reshape(len(box_regression), -1, 4)
+    deltas = deltas[positive, labels_all[positive] if deltas.shape[1] > 1 else 0]
+    loss_box = F.smooth_l1_loss(deltas, targets[positive], beta=beta, reduction="sum") / max(labels_all.numel(), 1)
+    return loss_cls, loss_box
+
+
+class RPN(RegionProposalNetwork):
+    """torchvision's ``RegionProposalNetwork`` with the box loss's smooth-L1 ``beta`` settable (0: L1, detectron2).
+
+    Losses: binary cross-entropy over the sampled anchors; box deltas of the positives, summed and divided by the
+    number of sampled anchors (torchvision fixes beta at 1/9).
+    """
+
+    def __init__(self, *args, box_loss_beta: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.box_loss_beta = box_loss_beta
+
+    def compute_loss(self, objectness: Tensor, pred_bbox_deltas: Tensor, labels: list[Tensor],
+                     regression_targets: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """objectness [A]; pred_bbox_deltas [A, 4]; per image labels [A_i] (1, 0, -1 ignored) and targets [A_i, 4]."""
+        positive, negative = self.fg_bg_sampler(labels)
+        positive = torch.nonzero(torch.cat(positive)).squeeze(1)
+        sampled = torch.cat([positive, torch.nonzero(torch.cat(negative)).squeeze(1)])
+        targets = torch.cat(regression_targets)
+        loss_box = F.smooth_l1_loss(pred_bbox_deltas[positive], targets[positive], beta=self.box_loss_beta,
+                                    reduction="sum") / max(sampled.numel(), 1)
+        loss_objectness = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], torch.cat(labels)[sampled])
+        return loss_objectness, loss_box
+
+
+# --- masks -------------------------------------------------------------------------------------------------------
+
+
+def mask_targets(gt_masks: Tensor, rois: Tensor, gt_idxs: Tensor, size: int) -> Tensor:
+    """detectron2's mask targets: each RoI's ground-truth mask cropped with aligned RoIAlign, binarised at 0.5.
+
+    gt_masks: [G, H, W] one image's masks; rois: [N, 4] (x1, y1, x2, y2) image pixels; gt_idxs: [N] the mask each
+    RoI is matched to -> [N, size, size] float 0 / 1. (torchvision crops with unaligned RoIAlign and keeps the
+    fractional values.)
+    """
+    if len(rois) == 0:
+        return rois.new_zeros((0, size, size))
+    boxes = torch.cat([gt_idxs[:, None].to(rois.dtype), rois], dim=1)
+    crops = roi_align(gt_masks[:, None].to(rois.dtype), boxes, size, 1.0, 0, aligned=True)[:, 0]
+    return (crops >= 0.5).to(rois.dtype)
+
+
+def mask_loss(mask_logits: Tensor, rois: list[Tensor], gt_masks: list[Tensor], gt_labels: list[Tensor],
+              gt_idxs: list[Tensor]) -> Tensor:
+    """Mask R-CNN's mask loss with ``mask_targets``: binary cross-entropy of each RoI's ground-truth class mask.
+
+    mask_logits: [N, C + 1, S, S] for the positive RoIs of all images; per image: rois [N_i, 4], gt_masks
+    [G_i, H, W], gt_labels [G_i] (1-based), gt_idxs [N_i]. Mean over every pixel of every RoI; 0 with no RoI.
+    """
+    size = mask_logits.shape[-1]
+    labels = torch.cat([lab[idx] for lab, idx in zip(gt_labels, gt_idxs, strict=True)])
+    targets = torch.cat([mask_targets(m, r, i, size) for m, r, i in zip(gt_masks, rois, gt_idxs, strict=True)])
+    if targets.numel() == 0:
+        return mask_logits.sum() * 0.0
+    logits = mask_logits[torch.arange(len(labels), device=labels.device), labels]
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
+
+
+def _mask_head_loss(heads: nn.Module, features: dict[str, Tensor], rois: list[Tensor], gt_idxs: list[Tensor],
+                    targets: list[dict[str, Tensor]], image_shapes: list[tuple[int, int]]) -> Tensor:
+    """``mask_loss`` of the mask branch of ``heads`` (``mask_roi_pool``, ``mask_head``, ``mask_predictor``)."""
+    mask_logits = heads.mask_predictor(heads.mask_head(heads.mask_roi_pool(features, rois, image_shapes)))
+    return mask_loss(mask_logits, rois, [t["masks"] for t in targets], [t["labels"] for t in targets], gt_idxs)
+
+
+def paste_masks(masks: Tensor, boxes: Tensor, size: Sequence[int], chunk_pixels: int = 1 << 24) -> Tensor:
+    """Per-box mask probabilities resampled into the image as detectron2 pastes them: [N, S, S] -> [N, H, W].
+
+    Each mask spans its box (x1, y1, x2, y2) exactly and is read bilinearly at the image's pixel centres, 0
+    outside the box. ``chunk_pixels`` bounds the sampling grid held at once. (torchvision's paste rounds boxes to
+    whole pixels and adds one, shifting small masks by up to a pixel.)
+    """
+    h, w = (int(v) for v in size)
+    out = masks.new_zeros((len(masks), h, w))
+    xs = torch.arange(w, device=masks.device, dtype=masks.dtype) + 0.5
+    ys = torch.arange(h, device=masks.device, dtype=masks.dtype) + 0.5
+    step = max(1, chunk_pixels // max(h * w, 1))
+    for start in range(0, len(masks), step):
+        x1, y1, x2, y2 = boxes[start : start + step].to(masks.dtype).unbind(1)
+        # grid_sample coordinates: -1 / +1 are the box's outer edges
+        gx = (xs[None] - x1[:, None]) / (x2 - x1).clamp(min=1e-6)[:, None] * 2 - 1  # [n, W]
+        gy = (ys[None] - y1[:, None]) / (y2 - y1).clamp(min=1e-6)[:, None] * 2 - 1  # [n, H]
+        n = len(gx)
+        grid = torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=3)
+        out[start : start + step] = F.grid_sample(masks[start : start + step, None], grid, align_corners=False)[:, 0]
+    return out
+
+
+class MaskRCNNRoIHeads(RoIHeads):
+    """torchvision's ``RoIHeads`` trained with detectron2's losses: ``fast_rcnn_loss`` with a settable smooth-L1
+    ``box_loss_beta`` (0: L1) and ``mask_loss`` (aligned, binarised targets). Inference is torchvision's."""
+
+    def __init__(self, *args, box_loss_beta: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.box_loss_beta = box_loss_beta
+
+    def forward(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+        targets: list[dict[str, Tensor]] | None = None,
+    ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        """Per-image detections (inference) or the box and mask losses (training), as ``RoIHeads.forward``."""
+        if not self.training:
+            return super().forward(features, proposals, image_shapes)
+        if targets is None:
+            raise ValueError("MaskRCNNRoIHeads needs targets in training")
+        proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
+        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = self.box_predictor(box_features)
+        loss_classifier, loss_box_reg = fast_rcnn_loss(class_logits, box_regression, labels, regression_targets,
+                                                       self.box_loss_beta)
+        losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
+        if self.has_mask():
+            positive = [lab > 0 for lab in labels]
+            rois = [p[pos] for p, pos in zip(proposals, positive, strict=True)]
+            gt_idxs = [m[pos] for m, pos in zip(matched_idxs, positive, strict=True)]
+            losses["loss_mask"] = _mask_head_loss(self, features, rois, gt_idxs, targets, image_shapes)
+        return [], losses
 
 
 # --- Cascade R-CNN -----------------------------------------------------------------------------------------------
@@ -315,9 +467,8 @@ class CascadeRoIHeads(nn.Module):
         for k, stage in enumerate(self.stages):
             class_logits, deltas = self.run_stage(k, features, proposals, image_shapes)
             if self.training:
-                # the per-class layout fastrcnn_loss indexes: the same deltas for every class
-                per_class = deltas.repeat(1, class_logits.shape[-1])
-                loss_cls, loss_box = fastrcnn_loss(class_logits, per_class, labels, regression_targets)
+                loss_cls, loss_box = fast_rcnn_loss(class_logits, deltas, labels, regression_targets,
+                                                    stage.box_loss_beta)
                 losses.update({f"loss_classifier_stage{k}": loss_cls, f"loss_box_reg_stage{k}": loss_box})
             else:
                 probs.append(class_logits.softmax(-1))
@@ -328,9 +479,7 @@ class CascadeRoIHeads(nn.Module):
 
         if self.training:
             if self.has_mask():
-                mask_logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, mask_rois, image_shapes)))
-                losses["loss_mask"] = maskrcnn_loss(mask_logits, mask_rois, [t["masks"] for t in targets],
-                                                    [t["labels"] for t in targets], mask_gt_idxs)
+                losses["loss_mask"] = _mask_head_loss(self, features, mask_rois, mask_gt_idxs, targets, image_shapes)
             return [], losses
 
         # postprocess_detections takes logits: log of the averaged probabilities softmaxes back to them

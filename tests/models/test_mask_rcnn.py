@@ -8,15 +8,22 @@ import math
 import pytest
 import torch
 from tiny_pyramids import tiny_pyramids
+from torchvision.models.detection.roi_heads import fastrcnn_loss
+from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 from densevit.engine.data import DataPreprocessor
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.mask_rcnn import (
     CASCADE_REG_WEIGHTS,
+    RPN,
     MaskRCNN,
     PyramidRoIAlign,
     _ScaleGradient,
+    fast_rcnn_loss,
+    mask_loss,
+    mask_targets,
+    paste_masks,
     refine_proposals,
 )
 
@@ -316,3 +323,95 @@ def test_pyramid_roi_align_reads_each_box_from_its_fpn_level_with_half_pixel_ali
 def test_pyramid_roi_align_rejects_non_consecutive_strides():
     with pytest.raises(ValueError, match=r"consecutive power-of-two stride.*\(4, 16\)"):
         PyramidRoIAlign(["p2", "p4"], (4, 16), 7)
+
+
+# --- masks: detectron2's targets and paste ---------------------------------------------------------------------
+
+
+def _random_masks(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    return (torch.rand(n, h, w, generator=torch.Generator().manual_seed(seed)) > 0.5).to(torch.uint8)
+
+
+def test_mask_targets_of_whole_pixel_boxes_are_the_mask_under_the_box():
+    gt = _random_masks(2, 20, 24)
+    rois = torch.tensor([[2.0, 3.0, 10.0, 11.0], [5.0, 0.0, 21.0, 16.0]])  # 8 and 16 px
+    targets = mask_targets(gt, rois, torch.tensor([1, 0]), 8)
+    torch.testing.assert_close(targets[0], gt[1, 3:11, 2:10].float())  # one sample per pixel centre
+    # a 16 px box at 8x8: each bin averages a 2x2 block of pixels, and half or more set counts as set
+    blocks = gt[0, 0:16, 5:21].float().reshape(8, 2, 8, 2).mean((1, 3))
+    torch.testing.assert_close(targets[1], (blocks >= 0.5).float())
+
+
+def test_mask_loss_is_the_binary_cross_entropy_of_each_rois_class():
+    gt = [_random_masks(2, 16, 16, seed=1)]
+    rois, idxs, labels = [torch.tensor([[0.0, 0.0, 8.0, 8.0], [4.0, 4.0, 12.0, 12.0]])], [torch.tensor([1, 0])], [
+        torch.tensor([2, 1])]
+    logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    x0, x1 = logits[0, 1], logits[1, 2]  # RoI 0 -> mask 1 -> class 1; RoI 1 -> mask 0 -> class 2
+    t0, t1 = gt[0][1, 0:8, 0:8].float(), gt[0][0, 4:12, 4:12].float()
+    bce = torch.cat([(torch.clamp(x, min=0) - x * t + torch.log1p(torch.exp(-x.abs()))).flatten()
+                     for x, t in ((x0, t0), (x1, t1))]).mean()
+    torch.testing.assert_close(mask_loss(logits, rois, gt, labels, idxs), bce)
+    empty = mask_loss(logits[:0].requires_grad_(), [rois[0][:0]], gt, labels, [idxs[0][:0]])
+    assert empty.item() == 0.0 and empty.requires_grad
+
+
+def test_paste_masks_puts_each_mask_exactly_on_its_box_and_inverts_mask_targets():
+    masks = _random_masks(2, 8, 8, seed=3).float()
+    boxes = torch.tensor([[2.0, 3.0, 10.0, 11.0], [20.0, 1.0, 28.0, 9.0]])
+    pasted = paste_masks(masks, boxes, (16, 32), chunk_pixels=16 * 32)  # one mask per chunk
+    torch.testing.assert_close(pasted[0, 3:11, 2:10], masks[0])
+    torch.testing.assert_close(pasted[1, 1:9, 20:28], masks[1])
+    outside = torch.ones(2, 16, 32, dtype=torch.bool)
+    outside[0, 2:12, 1:11] = outside[1, 0:10, 19:29] = False  # the box and its 1-pixel bilinear rim
+    assert (pasted[outside] == 0).all()
+    # the targets cropped from the pasted masks are the masks again: both use the same pixel alignment
+    back = mask_targets((pasted >= 0.5).to(torch.uint8), boxes, torch.tensor([0, 1]), 8)
+    torch.testing.assert_close(back, masks)
+
+
+# --- box losses: detectron2's L1, torchvision's smooth-L1 (beta 1/9) as a setting -------------------------------
+
+
+def _sampled_rois(seed: int = 4) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    labels = [torch.randint(0, 4, (12,), generator=g), torch.randint(0, 4, (9,), generator=g)]
+    targets = [torch.randn(12, 4, generator=g), torch.randn(9, 4, generator=g)]
+    return torch.randn(21, 4, generator=g), torch.randn(21, 16, generator=g), labels, targets
+
+
+def test_fast_rcnn_loss_is_torchvisions_at_beta_one_ninth_and_l1_at_zero():
+    logits, deltas, labels, targets = _sampled_rois()
+    for ours, theirs in zip(fast_rcnn_loss(logits, deltas, labels, targets, beta=1 / 9),
+                            fastrcnn_loss(logits, deltas, labels, targets), strict=True):
+        torch.testing.assert_close(ours, theirs)
+    _, l1 = fast_rcnn_loss(logits, deltas, labels, targets)
+    lab, tgt = torch.cat(labels), torch.cat(targets)
+    by_hand = sum((deltas[i].view(4, 4)[lab[i]] - tgt[i]).abs().sum() for i in range(21) if lab[i] > 0) / 21
+    torch.testing.assert_close(l1, by_hand)
+    # class-agnostic deltas [N, 4] are the same deltas for every class
+    _, agnostic = fast_rcnn_loss(logits, deltas[:, :4], labels, targets)
+    _, repeated = fast_rcnn_loss(logits, deltas[:, :4].repeat(1, 4), labels, targets)
+    torch.testing.assert_close(agnostic, repeated)
+
+
+@pytest.mark.parametrize("beta", [1 / 9, 0.0])
+def test_rpn_loss_is_torchvisions_with_the_chosen_beta(beta):
+    g = torch.Generator().manual_seed(5)
+    labels = [torch.randint(-1, 2, (300,), generator=g).float() for _ in range(2)]
+    targets = [torch.randn(300, 4, generator=g) for _ in range(2)]
+    objectness, deltas = torch.randn(600, 1, generator=g), torch.randn(600, 4, generator=g)
+    args = (AnchorGenerator(((16,),), ((1.0,),)), rpn_head(8, 1), 0.7, 0.3, 64, 0.5, {}, {}, 0.7)
+    torch.manual_seed(0)  # the anchor sampler draws with torch's global generator
+    ours = RPN(*args, box_loss_beta=beta).compute_loss(objectness, deltas, labels, targets)
+    torch.manual_seed(0)
+    reference = RegionProposalNetwork(*args)
+    theirs = reference.compute_loss(objectness, deltas, labels, targets)
+    torch.testing.assert_close(ours[0], theirs[0])
+    if beta:
+        torch.testing.assert_close(ours[1], theirs[1])
+    else:  # L1 over the same sampled anchors
+        torch.manual_seed(0)
+        positive, negative = (torch.cat(m) for m in reference.fg_bg_sampler(labels))
+        l1 = (deltas - torch.cat(targets)).abs().sum(1)[positive.bool()].sum() / (positive.sum() + negative.sum())
+        torch.testing.assert_close(ours[1], l1)
