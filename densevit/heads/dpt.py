@@ -4,6 +4,8 @@ Reassemble: four maps -> 1x1 conv to per-level channels -> resample to strides 4
 width. Four token maps of a plain ViT (one stride) are resampled x4, x2, x1, x0.5; an adapter's stride 4/8/16/32
 maps are not resampled. Fusion runs coarse to fine (RefineNet blocks), the output head predicts one channel at the
 input resolution, bounded to (min_depth, max_depth) by a sigmoid as metric DPT heads (Depth Anything) do.
+``full_res_output=False`` runs the last two convs at half the input resolution and upsamples the depth logits
+instead (a cheaper head for small images; not DPT's).
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ class DPTHead(nn.Module):
     """DPT decoder: reassemble 4 maps, fuse coarse to fine, predict a depth map in (min_depth, max_depth).
 
     ``in_channels`` / ``in_strides`` are the backbone's (or adapter's) declared ``out_channels`` / ``strides``;
-    ``reassemble_channels`` and ``features`` (head width) per model size are in ``DPT_SIZES``.
+    ``reassemble_channels`` and ``features`` (head width) per model size are in ``DPT_SIZES``. With
+    ``full_res_output=False`` the output convs run at the fused stride-2 map and the logits are upsampled.
     """
 
     def __init__(
@@ -156,6 +159,7 @@ class DPTHead(nn.Module):
         features: int = 128,
         min_depth: float = 1e-3,
         max_depth: float = 10.0,
+        full_res_output: bool = True,
     ) -> None:
         super().__init__()
         factors = _input_factors(in_channels, in_strides)
@@ -165,6 +169,7 @@ class DPTHead(nn.Module):
             raise ValueError(f"DPTHead: need 0 <= min_depth < max_depth, got {min_depth}, {max_depth}")
         self.min_depth = min_depth
         self.max_depth = max_depth
+        self.full_res_output = full_res_output
         self.reassemble = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c_in, c, kernel_size=1), resample_layer(c, f))
             for c_in, c, f in zip(in_channels, reassemble_channels, factors, strict=True)
@@ -187,6 +192,9 @@ class DPTHead(nn.Module):
             h, w = levels[i].shape[-2:]
             x = self.fusion[i](x, levels[i], levels[i - 1].shape[-2:] if i else (2 * h, 2 * w))
         x = self.out_conv1(x)
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        if self.full_res_output:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
         logits = self.out_conv3(F.relu(self.out_conv2(x)))
+        if not self.full_res_output:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return bound_depth(logits, self.min_depth, self.max_depth)

@@ -39,8 +39,8 @@ class DepthEstimator(BaseModel):
     """Depth from one image: ``backbone`` (a ViT with 4 ``out_indices`` or any 4-level adapter) -> DPT head.
 
     The default head is built from the backbone's declared ``out_channels`` / ``strides`` with
-    ``reassemble_channels`` and ``features`` (see ``densevit.heads.dpt.DPT_SIZES``); another head taking
-    ``(features, size)`` can be injected. Ground-truth pixels count when min_depth < gt < max_depth.
+    ``reassemble_channels``, ``features`` (see ``densevit.heads.dpt.DPT_SIZES``) and ``full_res_output``; another
+    head taking ``(features, size)`` can be injected. Ground-truth pixels count when min_depth < gt < max_depth.
     Training loss: ``silog_weight`` x SILog (+ ``grad_weight`` x gradient matching).
 
     Inference runs on the padded batch, or with ``test_size`` (h, w) on each image resized to it (a model trained
@@ -58,6 +58,7 @@ class DepthEstimator(BaseModel):
         # default DPT head
         reassemble_channels: Sequence[int] = (96, 192, 384, 768),
         features: int = 128,
+        full_res_output: bool = True,
         head: nn.Module | None = None,
         # losses
         silog_weight: float = 10.0,
@@ -75,7 +76,7 @@ class DepthEstimator(BaseModel):
             if not channels or len(channels) != len(strides):
                 raise ValueError(f"DepthEstimator: {type(backbone).__name__} must declare out_channels and strides "
                                  f"of equal length, found {channels} and {strides}")
-            head = DPTHead(channels, strides, reassemble_channels, features, min_depth, max_depth)
+            head = DPTHead(channels, strides, reassemble_channels, features, min_depth, max_depth, full_res_output)
         self.backbone = backbone
         self.head = head
         self.min_depth = min_depth

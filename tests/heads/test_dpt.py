@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from tiny_pyramids import tiny_pyramids
 from torch import nn
 
@@ -59,6 +60,33 @@ def test_odd_token_grids_work():
     head = DPTHead((64,) * 4, (16,) * 4, **SMALL_HEAD)
     depth = head([torch.randn(1, 64, 5, 7) for _ in range(4)], (80, 112))
     assert depth.shape == (1, 1, 80, 112)
+
+
+def test_half_resolution_output_runs_the_last_convs_at_stride_2_and_upsamples_the_logits():
+    torch.manual_seed(0)
+    full = DPTHead((64,) * 4, (16,) * 4, **SMALL_HEAD)
+    half = DPTHead((64,) * 4, (16,) * 4, **SMALL_HEAD, full_res_output=False)
+    half.load_state_dict(full.state_dict())  # same parameters: only where the convs run differs
+    maps = [torch.randn(1, 64, 6, 8) for _ in range(4)]
+    sizes = []
+    half.out_conv3.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:])))
+    depth = half(maps, (96, 128))
+    assert sizes == [(48, 64)] and depth.shape == (1, 1, 96, 128)
+    # the depth is the upsampled logits of the full head's convs applied at 48x64
+    x = full.out_conv1(_fused(full, maps))
+    logits = full.out_conv3(F.relu(full.out_conv2(x)))
+    expected = bound_depth(F.interpolate(logits, size=(96, 128), mode="bilinear", align_corners=False),
+                           full.min_depth, full.max_depth)
+    torch.testing.assert_close(depth, expected)
+
+
+def _fused(head: DPTHead, maps: list[torch.Tensor]) -> torch.Tensor:
+    """The fusion chain's stride-2 output, spelled out level by level."""
+    levels = [proj(re(f)) for re, proj, f in zip(head.reassemble, head.project, maps, strict=True)]
+    x = head.fusion[3](levels[3], None, levels[2].shape[-2:])
+    x = head.fusion[2](x, levels[2], levels[1].shape[-2:])
+    x = head.fusion[1](x, levels[1], levels[0].shape[-2:])
+    return head.fusion[0](x, levels[0], tuple(2 * v for v in levels[0].shape[-2:]))
 
 
 def test_sizes_table_and_bad_inputs():
