@@ -2,6 +2,9 @@
 
 Generate the data first: python -m densevit.datasets.demo data/demo --tasks instances semantic depth
 The 256x256 demo images are halved to 128x128 for training and testing (predictions are scored at 256x256).
+The head's last two convs run at 64x64 and the depth logits are upsampled (``full_res_output=False``): a step
+costs 0.145 s instead of 0.179 s (profiled, batch 8) at the same accuracy per iteration (800 iterations: abs_rel
+0.276 against 0.275).
 """
 
 from mmengine.dataset import DefaultSampler, InfiniteSampler
@@ -26,6 +29,8 @@ model = dict(
     backbone=dict(type=ViT, img_size=image_size, embed_dim=192, depth=4, num_heads=3, out_indices=(0, 1, 2, 3)),
     reassemble_channels=(32, 64, 128, 192),
     features=32,
+    full_res_output=False,
+    grad_weight=0.5,  # 800 iterations: abs_rel 0.270 with it, 0.276 without; the step costs 4% more
     min_depth=1e-3,
     max_depth=max_depth,
     test_size=(image_size, image_size),
@@ -59,14 +64,14 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 optimizer = dict(type=AdamW, lr=1e-3, weight_decay=0.01)
-max_iters = 2500
+max_iters = 3200
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type=CosineAnnealingLR, by_epoch=False, begin=50, end=max_iters, T_max=max_iters - 50, eta_min=1e-5),
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2),
+    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=800, max_keep_ckpts=2),
     logger=dict(type=LoggerHook, interval=25),
 )
 randomness = dict(seed=0)
