@@ -22,6 +22,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.runner import Runner as _MMRunner
+from mmengine.runner import set_random_seed
 
 from densevit.config import build, to_dotted, to_plain
 from densevit.engine.metric import MetricAdapter
@@ -162,6 +163,11 @@ def build_runner(
     train: bool = True,
 ) -> Runner:
     """Build the Runner for a loaded config: model, loaders, optimiser, schedules, hooks, evaluators."""
+    randomness = to_plain(cfg.get("randomness", {"seed": 0}))
+    if randomness.get("seed") is not None:
+        # mmengine seeds when the Runner starts, after the model exists: seed first, so the initial weights (and
+        # with them the whole run) follow the config's seed
+        set_random_seed(randomness["seed"], deterministic=randomness.get("deterministic", False))
     model = build(to_plain(cfg.model), "model")
     kwargs: dict[str, Any] = {}
     if train:
@@ -220,7 +226,7 @@ def build_runner(
             "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
             "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
         },
-        randomness=to_plain(cfg.get("randomness", {"seed": 0})),
+        randomness=randomness,
         log_processor={"by_epoch": False, "window_size": 20, **to_plain(cfg.get("log_processor", {}))},
         cfg=run_cfg,
         **kwargs,

@@ -46,6 +46,16 @@ def test_resume_continues_exactly(trained_tiny, tmp_path):
         assert torch.equal(resumed[name], tensor), name
 
 
+def test_same_seed_gives_the_same_run(trained_tiny, tmp_path):
+    """Training anew with the config's seed repeats the run: initial weights included, every loss bit for bit."""
+    runner = build_runner(Config({**trained_tiny.config, "experiment_name": "again"}), work_dir=tmp_path)
+    runner.train()
+    assert runner.message_hub.get_scalar("train/loss").data[0].tolist() == trained_tiny.losses
+    again, first = _weights(tmp_path / "iter_4.pth"), _weights(trained_tiny.work_dir / "iter_4.pth")
+    for name, tensor in first.items():
+        assert torch.equal(again[name], tensor), name
+
+
 def test_checkpoints_are_complete_and_weights_only(trained_tiny):
     names = sorted(p.name for p in trained_tiny.work_dir.iterdir() if p.is_file())
     assert not [n for n in names if n.endswith(".tmp")], names
