@@ -8,8 +8,8 @@ they, not the ViT, cost most of an iteration): the simple pyramid starts at stri
 of a step; the demo's smallest objects, 16 px, still span 2 pixels of p3), a 1-conv RPN head, a box head of one
 fc layer on the 128-wide RoI features, a 64-wide 2-conv mask head, fewer proposals and RoIAlign with 2x2 samples
 per bin. A step (batch 8, float32) took 1.43 s with the stride-4 level, 2-conv heads and torchvision's RoIAlign;
-0.52-0.62 s as configured (the mask head's cost grows with the positives). README: box AP 21.4-23.4 /
-mask AP 18.0-20.1 (two runs).
+0.52-0.62 s as configured (the mask head's cost grows with the positives). README: box AP 22.4 /
+mask AP 18.6.
 """
 
 from mmengine.dataset import DefaultSampler, InfiniteSampler
