@@ -1,8 +1,9 @@
-"""Backbones: the plain ViT (timm key layout), Swin, STViT-R Swin and any timm feature model."""
+"""Backbones: the plain ViT (timm key layout), a ViT with a convolutional stem, Swin, STViT-R Swin, any timm model."""
 
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.backbones.swin import SwinTransformer
 from densevit.backbones.swin_stvit_r import SwinSTViTR
 from densevit.backbones.timm_backbone import TimmBackbone
 from densevit.backbones.vit import ViT
 
-__all__ = ["SwinSTViTR", "SwinTransformer", "TimmBackbone", "ViT"]
+__all__ = ["HybridViT", "SwinSTViTR", "SwinTransformer", "TimmBackbone", "ViT"]

@@ -235,12 +235,18 @@ class ViT(nn.Module):
 
     def embed(self, x: Tensor) -> Tensor:
         """Patch embedding plus resized absolute positions: x [B, 3, H, W] -> [B, h, w, C]."""
-        x = self.patch_embed(x)
+        return self.add_positions(self.patch_embed(x))
+
+    def add_positions(self, x: Tensor) -> Tensor:
+        """Tokens [B, h, w, C] plus the absolute position table resized to the h x w grid."""
         return x + resize_abs_pos(self.pos_embed, (x.shape[1], x.shape[2]))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> one [B, C, ceil(H / p), ceil(W / p)] map per entry of ``out_indices``."""
-        x = self.embed(x)
+        return self.forward_blocks(self.embed(x))
+
+    def forward_blocks(self, x: Tensor) -> list[Tensor]:
+        """Embedded tokens [B, h, w, C] through every block -> the ``out_indices`` maps, each [B, C, h, w]."""
         outs = []
         use_checkpoint = self.use_act_checkpoint and self.training
         for i, block in enumerate(self.blocks):

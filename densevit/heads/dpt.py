@@ -130,17 +130,19 @@ class FusionBlock(nn.Module):
 
 
 def _input_factors(in_channels: Sequence[int], in_strides: Sequence[int]) -> tuple[float, ...]:
-    """Resampling factors per level: token maps of one stride get x4, x2, x1, x0.5; a stride pyramid none."""
+    """Resampling factors per level: token maps of one stride get x4, x2, x1, x0.5; otherwise level i is
+    resampled to stride ``in_strides[0] * 2**i`` (DPT-Hybrid's stride 4/8/16/16 maps get x1, x1, x1, x0.5)."""
     strides = tuple(in_strides)
     if len(in_channels) != 4 or len(strides) != 4:
         raise ValueError(f"DPTHead needs 4 input maps, got in_channels {tuple(in_channels)}, strides {strides}; "
                          "give a ViT 4 out_indices, or an adapter 4 levels (no extra pooled level)")
     if len(set(strides)) == 1:
         return _TOKEN_FACTORS
-    if all(strides[i + 1] == 2 * strides[i] for i in range(3)):
-        return (1.0,) * 4
-    raise ValueError(f"DPTHead: input strides {strides} are neither one stride (ViT token maps) nor a doubling "
-                     "pyramid such as (4, 8, 16, 32)")
+    factors = tuple(s / (strides[0] * 2**i) for i, s in enumerate(strides))
+    if all(f in _TOKEN_FACTORS for f in factors):
+        return factors
+    raise ValueError(f"DPTHead: input strides {strides} are neither one stride (ViT token maps) nor a pyramid "
+                     "reachable by resampling x4, x2, x1 or x0.5 from strides s, 2s, 4s, 8s, such as (4, 8, 16, 32)")
 
 
 class DPTHead(nn.Module):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from tiny_pyramids import tiny_pyramids
 from torch import nn
 
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.backbones.vit import ViT
 from densevit.heads.dpt import DPT_SIZES, DPTHead, bound_depth, gradient_matching_loss, silog_loss
 
@@ -21,7 +22,12 @@ def vit_tokens() -> nn.Module:
     return ViT(**TINY_VIT, out_indices=(0, 1, 2, 3))
 
 
-FEATURE_SOURCES = {"vit_tokens": vit_tokens, **tiny_pyramids(32, top_level=False)}
+def hybrid_vit_maps() -> nn.Module:
+    """DPT-Hybrid's layout: stem maps at strides 4 and 8, two token maps at 16."""
+    return HybridViT(**TINY_VIT, stem_widths=(8, 16, 32, 64), stem_out_indices=(1, 2), out_indices=(1, 3))
+
+
+FEATURE_SOURCES = {"vit_tokens": vit_tokens, "hybrid_vit": hybrid_vit_maps, **tiny_pyramids(32, top_level=False)}
 
 
 @pytest.mark.parametrize("source", sorted(FEATURE_SOURCES))
@@ -39,7 +45,7 @@ def test_forward_backward_on_every_feature_source(source):
             assert p.grad is not None, f"{source}: {name} got no gradient"
 
 
-def test_token_maps_are_resampled_to_strides_4_to_32_and_a_pyramid_is_not():
+def test_token_maps_are_resampled_to_strides_4_to_32_a_pyramid_is_not_and_a_hybrid_partly():
     sizes = []
     tokens = DPTHead((64,) * 4, (16,) * 4, **SMALL_HEAD)
     for module in tokens.reassemble:
@@ -54,6 +60,12 @@ def test_token_maps_are_resampled_to_strides_4_to_32_and_a_pyramid_is_not():
     pyramid(maps, (96, 128))
     assert sizes == [(24, 32), (12, 16), (6, 8), (3, 4)]
     assert all(isinstance(m[1], nn.Identity) for m in pyramid.reassemble)
+    sizes.clear()
+    hybrid = DPTHead((32,) * 4, (4, 8, 16, 16), **SMALL_HEAD)  # DPT-Hybrid: the last token map is halved
+    for module in hybrid.reassemble:
+        module.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:])))
+    hybrid([torch.randn(1, 32, 24, 32), torch.randn(1, 32, 12, 16)] + [torch.randn(1, 32, 6, 8)] * 2, (96, 128))
+    assert sizes == [(24, 32), (12, 16), (6, 8), (3, 4)]
 
 
 def test_odd_token_grids_work():
@@ -95,7 +107,7 @@ def test_sizes_table_and_bad_inputs():
     with pytest.raises(ValueError, match="4 input maps"):
         DPTHead((32,) * 5, (4, 8, 16, 32, 64))
     with pytest.raises(ValueError, match="neither"):
-        DPTHead((32,) * 4, (4, 8, 16, 16))
+        DPTHead((32,) * 4, (4, 8, 24, 32))
     with pytest.raises(ValueError, match="min_depth"):
         DPTHead((32,) * 4, (16,) * 4, min_depth=5.0, max_depth=1.0)
 
