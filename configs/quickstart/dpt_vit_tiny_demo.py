@@ -1,10 +1,13 @@
-"""Quickstart: a tiny ViT + DPT depth model trained from scratch on the built-in demo scenes, on a CPU.
+"""Quickstart: a tiny hybrid ViT + DPT depth model trained from scratch on the built-in demo scenes, on a CPU.
 
 Generate the data first: python -m densevit.datasets.demo data/demo --tasks instances semantic depth
 The 256x256 demo images are halved to 128x128 for training and testing (predictions are scored at 256x256).
-The head's last two convs run at 64x64 and the depth logits are upsampled (``full_res_output=False``): a step
-costs 0.145 s instead of 0.179 s (profiled, batch 8) at the same accuracy per iteration (800 iterations: abs_rel
-0.276 against 0.275).
+The backbone is DPT-Hybrid's layout at toy size: a convolutional stem (Xiao et al., 2021) in place of the 16x16
+patch projection, two ViT blocks, and the stem's stride-4 and stride-8 maps fed to the DPT head with the two
+blocks' token maps. 800 iterations: abs_rel 0.253 against 0.278-0.296 for the 4-block plain ViT (README); 3,200
+iterations: 0.136 against 0.188, at 0.13 s a step against 0.11 s; 4,000 iterations reached 0.129. The head's last
+two convs run at 64x64 and the depth logits are upsampled (``full_res_output=False``): 20% cheaper than at full
+resolution, same accuracy.
 """
 
 from mmengine.dataset import DefaultSampler, InfiniteSampler
@@ -12,7 +15,7 @@ from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.optim import CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
 
-from densevit.backbones.vit import ViT
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.datasets.depth_transforms import depth_train_transforms
 from densevit.datasets.nyu import NYUDepth
 from densevit.engine.data import DataPreprocessor
@@ -26,7 +29,16 @@ max_depth = 15.0  # the demo's back wall is 9-12 m away
 model = dict(
     type=DepthEstimator,
     data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
-    backbone=dict(type=ViT, img_size=image_size, embed_dim=192, depth=4, num_heads=3, out_indices=(0, 1, 2, 3)),
+    backbone=dict(
+        type=HybridViT,
+        img_size=image_size,
+        embed_dim=192,
+        depth=2,
+        num_heads=3,
+        out_indices=(0, 1),
+        stem_widths=(32, 64, 128, 192),
+        stem_out_indices=(1, 2),  # strides 4 and 8, then the two blocks' token maps at 16
+    ),
     reassemble_channels=(32, 64, 128, 192),
     features=32,
     full_res_output=False,
