@@ -13,6 +13,7 @@ from torch import nn
 from densevit.adapters.fpn import FPN
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.adapters.stvit_r import STViTR
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.backbones.swin import SwinTransformer
 from densevit.backbones.swin_stvit_r import SwinSTViTR
 from densevit.backbones.timm_backbone import TimmBackbone
@@ -42,6 +43,10 @@ def tiny_pyramids(width: int, top_level: bool = True) -> dict[str, Callable[[], 
     """Name -> builder of a ``width``-channel pyramid at strides 4-32 (and 64 with ``top_level``)."""
     return {
         "vit+simple_pyramid": lambda: SimpleFeaturePyramid(tiny_vit(), width, top_block=top_level),
+        "hybrid_vit+simple_pyramid": lambda: SimpleFeaturePyramid(
+            HybridViT(img_size=64, embed_dim=64, depth=2, num_heads=2, stem_widths=(8, 16, 32, 64),
+                      stem_out_indices=(1, 2)),
+            width, top_block=top_level),
         "stvit_r+simple_pyramid": lambda: SimpleFeaturePyramid(tiny_stvit_r(), width, top_block=top_level),
         "vit_comer+fpn": lambda: FPN(tiny_vit_comer(), width, extra_pool=top_level),
         "swin+fpn": lambda: FPN(SwinTransformer(embed_dim=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8)),

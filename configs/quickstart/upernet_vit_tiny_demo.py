@@ -1,4 +1,4 @@
-"""Quickstart: a tiny ViT + simple pyramid + UperNet trained from scratch on the demo shapes' label maps, on a CPU.
+"""Quickstart: a tiny hybrid ViT + simple pyramid + UperNet trained from scratch on the demo label maps, on a CPU.
 
 Generate the data first: python -m densevit.datasets.demo data/demo --tasks instances semantic
 """
@@ -9,7 +9,7 @@ from mmengine.optim import LinearLR, PolyLR
 from torch.optim import AdamW
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.backbones.vit import ViT
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.datasets.ade20k import SegFolderDataset
 from densevit.datasets.seg_transforms import seg_train_transforms
 from densevit.engine.data import DataPreprocessor
@@ -29,8 +29,11 @@ model = dict(
     data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=SimpleFeaturePyramid,
-        # 2 blocks: 25.6 mIoU after 2,400 iterations where 4 blocks reached 23.7 (a step costs a sixth less)
-        backbone=dict(type=ViT, img_size=scale, embed_dim=192, depth=2, num_heads=3),
+        # 2 blocks: 25.6 mIoU after 2,400 iterations where 4 blocks reached 23.7 (a step costs a sixth less).
+        # A convolutional stem whose stride-8 map joins the stride-8 level: mIoU 22.5 after 1,000 iterations
+        # where the plain ViT reached 17.4 (the stem alone: 21.2); 4,200 iterations: 48.1 where it reached 27.3,
+        # at 0.13 s a step against 0.11 s (README)
+        backbone=dict(type=HybridViT, img_size=scale, embed_dim=192, depth=2, num_heads=3, stem_out_indices=(2,)),
         out_channels=width,
         scale_factors=(2.0, 1.0, 0.5),
         top_block=False,

@@ -53,7 +53,9 @@ class SimpleFeaturePyramid(nn.Module):
     """ViTDet pyramid over a ViT with one stride-16 output: deconv/pool per level, then 1x1 and 3x3 ConvNorm.
 
     ``top_block`` adds p6 = max_pool2d(last level, kernel 1, stride 2). ``out_channels`` / ``strides`` list
-    the levels in increasing stride, e.g. (256,) * 5 and (4, 8, 16, 32, 64).
+    the levels in increasing stride, e.g. (256,) * 5 and (4, 8, 16, 32, 64). A backbone may also return finer
+    maps before its stride-16 map (a ``HybridViT``'s stem maps): each is added to the level of its stride through
+    a 1x1 ConvNorm lateral (``stem_lateral_<stride>``), as an FPN adds its laterals; not part of ViTDet.
     """
 
     def __init__(
@@ -66,18 +68,19 @@ class SimpleFeaturePyramid(nn.Module):
         super().__init__()
         strides = getattr(backbone, "strides", None)
         channels = getattr(backbone, "out_channels", None)
-        single = isinstance(strides, Sequence) and isinstance(channels, Sequence) and len(channels) == 1
-        if not single or tuple(strides) != (16,):
+        declared = isinstance(strides, Sequence) and isinstance(channels, Sequence) and len(channels) == len(strides)
+        if not declared or not strides or strides[-1] != 16 or any(s >= 16 for s in strides[:-1]):
             raise ValueError(
-                "SimpleFeaturePyramid needs a backbone with a single stride-16 output (a patch-16 ViT with "
-                f"one out index); {type(backbone).__name__} declares strides {strides}, channels {channels}"
+                "SimpleFeaturePyramid needs a backbone whose last output is its only stride-16 map (a patch-16 ViT "
+                f"with one out index, optionally after finer stem maps); {type(backbone).__name__} declares strides "
+                f"{strides}, channels {channels}"
             )
         if not scale_factors or list(scale_factors) != sorted(set(scale_factors), reverse=True):
             raise ValueError(f"SimpleFeaturePyramid: scale_factors {tuple(scale_factors)} must be decreasing")
         self.backbone = backbone
         self.top_block = top_block
         self.stage_names: list[str] = []
-        dim = channels[0]
+        dim = channels[-1]
         for scale in scale_factors:
             layers, level_dim = _resample_layers(dim, scale)
             layers += [ConvNorm(level_dim, out_channels, 1), ConvNorm(out_channels, out_channels, 3)]
@@ -86,6 +89,13 @@ class SimpleFeaturePyramid(nn.Module):
             self.add_module(name, nn.Sequential(*layers))
             self.stage_names.append(name)
         level_strides = [int(16 / s) for s in scale_factors]
+        self.stem_strides: tuple[int, ...] = tuple(strides[:-1])
+        unmatched = [s for s in self.stem_strides if s not in level_strides]
+        if unmatched:
+            raise ValueError(f"SimpleFeaturePyramid: the backbone's stem maps at strides {unmatched} have no pyramid "
+                             f"level (levels at {level_strides}); drop them from its stem_out_indices")
+        for c, stride in zip(channels[:-1], self.stem_strides, strict=True):
+            self.add_module(f"stem_lateral_{stride}", ConvNorm(c, out_channels, 1))
         if top_block:
             level_strides.append(level_strides[-1] * 2)
         self.strides: tuple[int, ...] = tuple(level_strides)
@@ -93,8 +103,11 @@ class SimpleFeaturePyramid(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> one [B, out_channels, H / s, W / s] map per stride s in ``strides``."""
-        (feature,) = self.backbone(x)  # [B, C, H / 16, W / 16]
+        *stem_maps, feature = self.backbone(x)  # finer stem maps, if any, then [B, C, H / 16, W / 16]
         outs = [getattr(self, name)(feature) for name in self.stage_names]
+        for stride, stem_map in zip(self.stem_strides, stem_maps, strict=True):
+            level = self.strides.index(stride)
+            outs[level] = outs[level] + getattr(self, f"stem_lateral_{stride}")(stem_map)
         if self.top_block:
             outs.append(F.max_pool2d(outs[-1], kernel_size=1, stride=2))
         return outs

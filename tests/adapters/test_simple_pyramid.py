@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.backbones.vit import VITDET_SIZES, ViT
 
 
@@ -24,6 +25,24 @@ def test_levels_shapes_and_backward():
     torch.testing.assert_close(outs[4], outs[3][..., ::2, ::2], rtol=0, atol=0)  # p6 = stride-2 subsampling
     sum(o.mean() for o in outs).backward()
     assert all(p.grad is not None for p in sfp.parameters())
+
+
+TINY_HYBRID = dict(embed_dim=64, depth=2, num_heads=2, img_size=64, stem_widths=(8, 16, 32, 64))
+
+
+def test_stem_maps_join_their_levels_through_laterals():
+    torch.manual_seed(0)
+    sfp = SimpleFeaturePyramid(HybridViT(**TINY_HYBRID, stem_out_indices=(1, 2)), 32, top_block=False).eval()
+    assert sfp.strides == (4, 8, 16, 32) and sfp.out_channels == (32,) * 4
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        f4, f8, feature = sfp.backbone(x)
+        p2, p3, p4, p5 = sfp(x)
+        torch.testing.assert_close(p2, sfp.simfp_2(feature) + sfp.stem_lateral_4(f4))
+        torch.testing.assert_close(p3, sfp.simfp_3(feature) + sfp.stem_lateral_8(f8))
+        torch.testing.assert_close(p4, sfp.simfp_4(feature))  # no stem map at strides 16 and 32
+        torch.testing.assert_close(p5, sfp.simfp_5(feature))
+    assert not any("stem_lateral" in k for k in SimpleFeaturePyramid(tiny_vit(), 32).state_dict())
 
 
 def test_stride32_level_is_pooled_stride16_map():
@@ -62,9 +81,10 @@ def test_vitdet_b_parameter_counts():
 @pytest.mark.parametrize(
     ("backbone", "message"),
     [
-        (tiny_vit(out_indices=(0, 1)), "single stride-16 output"),
+        (tiny_vit(out_indices=(0, 1)), "only stride-16 map"),
         (tiny_vit(patch_size=8), r"strides \(8,\)"),
-        (torch.nn.Conv2d(3, 8, 1), "single stride-16 output"),
+        (torch.nn.Conv2d(3, 8, 1), "only stride-16 map"),
+        (HybridViT(**TINY_HYBRID, stem_out_indices=(0,)), r"strides \[2\] have no pyramid level"),
     ],
 )
 def test_rejects_unsuitable_backbones(backbone, message):
