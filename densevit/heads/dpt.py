@@ -2,7 +2,8 @@
 
 Reassemble: four maps -> 1x1 conv to per-level channels -> resample to strides 4/8/16/32 -> 3x3 conv to the head
 width. Four token maps of a plain ViT (one stride) are resampled x4, x2, x1, x0.5; an adapter's stride 4/8/16/32
-maps are not resampled. Fusion runs coarse to fine (RefineNet blocks), the output head predicts one channel at the
+maps are not resampled; DPT-Hybrid's stem maps at strides 4 and 8 with two token maps at 16 (``HybridViT``) get
+x1, x1, x1, x0.5. Fusion runs coarse to fine (RefineNet blocks), the output head predicts one channel at the
 input resolution, bounded to (min_depth, max_depth) by a sigmoid as metric DPT heads (Depth Anything) do.
 ``full_res_output=False`` runs the last two convs at half the input resolution and upsamples the depth logits
 instead (a cheaper head for small images; not DPT's).
