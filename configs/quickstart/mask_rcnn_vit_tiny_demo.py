@@ -5,7 +5,7 @@ on the CPU the same recipe learnt far slower (box AP 0.03 against 0.5 after 150 
 
 The ViT has a convolutional stem (``HybridViT``, Xiao et al., 2021) whose stride-8 map joins the simple pyramid's
 stride-8 level through a 1x1 lateral: with the plain ViT's 16x16 patch projection the same recipe reached box AP
-22.4 / mask AP 18.6 after 1,350 iterations, with the stem 60.5 / 48.8 (a step costs 0.53 s instead of 0.40 s).
+22.4 / mask AP 18.6 after 1,350 iterations, with the stem 60.5 / 48.8 (a step costs 0.54 s instead of 0.40 s).
 The pyramid and the R-CNN heads are slimmed for a 2-core CPU budget: the simple pyramid starts at stride 8 (the
 stride-4 level cost 40% of a step; the demo's smallest objects, 16 px, still span 2 pixels of p3), a 1-conv RPN
 head, a box head of one fc layer on the 128-wide RoI features, a 64-wide 2-conv mask head, fewer proposals and

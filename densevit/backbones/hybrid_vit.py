@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from densevit.backbones.vit import ViT
+from densevit.backbones.vit_utils import pad_to_multiple
 
 __all__ = ["ConvStem", "HybridViT"]
 
@@ -45,9 +45,7 @@ class ConvStem(nn.Module):
 
     def stage_maps(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> every stage's map, stage i [B, widths[i], ceil(H / 2 ** (i + 1)), ...]."""
-        h, w = x.shape[-2:]
-        if h % self.patch_size or w % self.patch_size:
-            x = F.pad(x, (0, (-w) % self.patch_size, 0, (-h) % self.patch_size))
+        x = pad_to_multiple(x, self.patch_size)
         maps = []
         for stage in self.stages:
             x = stage(x)

@@ -21,6 +21,7 @@ from torch.utils.checkpoint import checkpoint
 from densevit.backbones.vit_utils import (
     add_decomposed_rel_pos,
     decomposed_rel_pos_bias,
+    pad_to_multiple,
     resize_abs_pos,
     window_partition,
     window_unpartition,
@@ -136,10 +137,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, 3, H, W] -> [B, ceil(H / p), ceil(W / p), C]."""
-        h, w = x.shape[-2:]
-        if h % self.patch_size or w % self.patch_size:
-            x = F.pad(x, (0, (-w) % self.patch_size, 0, (-h) % self.patch_size))
-        return self.proj(x).permute(0, 2, 3, 1)
+        return self.proj(pad_to_multiple(x, self.patch_size)).permute(0, 2, 3, 1)
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -15,10 +15,19 @@ __all__ = [
     "add_decomposed_rel_pos",
     "decomposed_rel_pos_bias",
     "get_rel_pos",
+    "pad_to_multiple",
     "resize_abs_pos",
     "window_partition",
     "window_unpartition",
 ]
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    """Zero-pad an image batch [B, C, H, W] bottom/right so that H and W are multiples of ``multiple``."""
+    h, w = x.shape[-2:]
+    if h % multiple or w % multiple:
+        x = F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple))
+    return x
 
 
 def window_partition(x: Tensor, window_size: int) -> tuple[Tensor, tuple[int, int]]:
