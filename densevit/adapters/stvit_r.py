@@ -47,6 +47,7 @@ from densevit.adapters.stvit_r_ops import (
     semantic_pool,
     ungroup_windows,
 )
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import decomposed_rel_pos_bias, window_partition, window_unpartition
 
 __all__ = [
@@ -368,8 +369,7 @@ class STViTR(nn.Module):
         self.roles = roles
         self.cfg = DumbbellConfig(window, pooled, init_kernel, refine_kernel, recover_kernel, pad_mask)
         self.out_indices = outs
-        self.out_channels: tuple[int, ...] = (vit.embed_dim,) * len(outs)
-        self.strides: tuple[int, ...] = (vit.patch_size,) * len(outs)
+        self.output_shapes = (ShapeSpec(vit.embed_dim, vit.patch_size),) * len(outs)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> one [B, C, ceil(H / p), ceil(W / p)] map per entry of ``out_indices``."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
 from densevit.backbones.vit_utils import pad_to_multiple
 
@@ -64,10 +65,13 @@ class ConvStem(nn.Module):
 class HybridViT(ViT):
     """``ViT`` whose patch embedding is a ``ConvStem``; outputs the stem maps of ``stem_out_indices``, then the blocks'.
 
-    ``stem_widths`` has log2(patch_size) entries (4 for patch 16). Every other argument is ``ViT``'s; with
-    ``pretrained`` a timm / MAE file fills the blocks and position table, and the stem starts from scratch. With
-    ``stem_out_indices=(1, 2)`` and two ``out_indices`` the outputs sit at strides 4, 8, p, p (DPT-Hybrid's layout).
+    ``stem_widths`` has log2(patch_size) entries (4 for patch 16). Every other argument is ``ViT``'s. A timm / MAE
+    file loaded with ``densevit.checkpoint.load_weights`` fills the blocks and position table; the stem starts from
+    scratch (the file's patch projection is skipped). With ``stem_out_indices=(1, 2)`` and two ``out_indices`` the
+    outputs sit at strides 4, 8, p, p (DPT-Hybrid's layout).
     """
+
+    default_converter: ClassVar[str] = "hybrid_vit"
 
     def __init__(
         self,
@@ -86,8 +90,7 @@ class HybridViT(ViT):
                              f"0..{len(stem_widths) - 1}")
         self.patch_embed = ConvStem(stem_widths, vit_kwargs.get("in_chans", 3), self.embed_dim)
         self.stem_out_indices = stem_outs
-        self.out_channels = tuple(stem_widths[i] for i in stem_outs) + self.out_channels
-        self.strides = tuple(2 ** (i + 1) for i in stem_outs) + self.strides
+        self.output_shapes = tuple(ShapeSpec(stem_widths[i], 2 ** (i + 1)) for i in stem_outs) + self.output_shapes
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> the ``stem_out_indices`` maps, then one token map per ``out_indices`` entry."""

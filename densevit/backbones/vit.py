@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +17,7 @@ from timm.layers import DropPath, LayerScale, Mlp
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import (
     add_decomposed_rel_pos,
     decomposed_rel_pos_bias,
@@ -26,7 +26,6 @@ from densevit.backbones.vit_utils import (
     window_partition,
     window_unpartition,
 )
-from densevit.checkpoint import convert_timm_vit, load_pretrained
 
 # Pre-norm LayerNorm of timm / ViTDet ViTs.
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
@@ -153,7 +152,12 @@ class ViT(nn.Module):
     ``pretrain_img_size`` (default ``img_size``) sizes the absolute position table, ``img_size`` the
     relative-position tables of global blocks; ViTDet uses 224 and 1024. Any input size works: the image is
     zero-padded bottom/right to a multiple of the patch and the position grid is resized to the token grid.
+    Pretrained weights load after construction: ``densevit.checkpoint.load_weights(vit, path)`` (timm, DeiT,
+    MAE or DINOv2 files by default), or a config's ``pretrained``.
     """
+
+    # Layout that ``densevit.checkpoint.load_weights`` assumes for a file given without a converter.
+    default_converter: ClassVar[str] = "timm"
 
     def __init__(
         self,
@@ -175,7 +179,6 @@ class ViT(nn.Module):
         layer_scale_init: float | None = None,
         use_act_checkpoint: bool = False,
         out_indices: Sequence[int] = (-1,),
-        pretrained: str | Path | None = None,
         pretrain_img_size: int | None = None,
     ) -> None:
         super().__init__()
@@ -197,8 +200,7 @@ class ViT(nn.Module):
         self.patch_size = patch_size
         self.depth = depth
         self.out_indices = outs
-        self.out_channels: tuple[int, ...] = (embed_dim,) * len(outs)
-        self.strides: tuple[int, ...] = (patch_size,) * len(outs)
+        self.output_shapes = (ShapeSpec(embed_dim, patch_size),) * len(outs)
         self.use_act_checkpoint = use_act_checkpoint
 
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
@@ -223,13 +225,6 @@ class ViT(nn.Module):
         )
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.apply(_init_weights)
-        if pretrained is not None:
-            load_pretrained(
-                self,
-                pretrained,
-                convert=partial(convert_timm_vit, patch_size=patch_size),
-                expected_missing=("rel_pos_", "ls1.gamma", "ls2.gamma"),
-            )
 
     def embed(self, x: Tensor) -> Tensor:
         """Patch embedding plus resized absolute positions: x [B, 3, H, W] -> [B, h, w, C]."""

@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from densevit.backbones.hybrid_vit import ConvStem, HybridViT
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, ViT
+from densevit.checkpoint import load_weights
 from densevit.engine.optim import param_groups
 
 TINY = dict(img_size=64, embed_dim=64, depth=2, num_heads=2, stem_widths=(8, 16, 32, 64))
@@ -34,7 +36,7 @@ def test_stem_stages_halve_the_padded_image_and_project_to_tokens():
 def test_outputs_are_the_chosen_stem_maps_then_the_token_maps():
     torch.manual_seed(0)
     model = HybridViT(**TINY, out_indices=(0, 1), stem_out_indices=(1, 2))
-    assert model.out_channels == (16, 32, 64, 64) and model.strides == (4, 8, 16, 16)
+    assert model.output_shapes == (ShapeSpec(16, 4), ShapeSpec(32, 8), ShapeSpec(64, 16), ShapeSpec(64, 16))
     x = torch.randn(2, 3, 64, 96)
     f4, f8, t0, t1 = model(x)
     assert f4.shape == (2, 16, 16, 24) and f8.shape == (2, 32, 8, 12)
@@ -51,7 +53,7 @@ def test_outputs_are_the_chosen_stem_maps_then_the_token_maps():
 
 def test_without_stem_outputs_it_is_a_vit_with_another_embedding():
     model = HybridViT(**TINY)
-    assert model.out_channels == (64,) and model.strides == (16,)
+    assert model.output_shapes == (ShapeSpec(64, 16),)
     (out,) = model(torch.randn(1, 3, 32, 48))
     assert out.shape == (1, 64, 2, 3)
     assert isinstance(model, ViT) and model.layer_id("patch_embed.stages.0.0.weight") == 0
@@ -72,7 +74,8 @@ def test_a_timm_file_fills_the_blocks_and_positions(tmp_path):
     reference = timm.create_model("vit_tiny_patch16_224", pretrained=False)
     path = tmp_path / "timm.pth"
     torch.save(reference.state_dict(), path)
-    model = HybridViT(**VIT_SIZES["tiny"], pretrained=path)
+    model = HybridViT(**VIT_SIZES["tiny"])
+    load_weights(model, path)
     own, ref = model.state_dict(), reference.state_dict()
     torch.testing.assert_close(own["blocks.3.attn.qkv.weight"], ref["blocks.3.attn.qkv.weight"], rtol=0, atol=0)
     torch.testing.assert_close(own["pos_embed"], ref["pos_embed"], rtol=0, atol=0)

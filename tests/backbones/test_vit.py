@@ -12,8 +12,10 @@ import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, VITDET_GLOBAL_BLOCKS, VITDET_SIZES, Attention, ViT
 from densevit.backbones.vit_utils import get_rel_pos, resize_abs_pos, window_partition, window_unpartition
+from densevit.checkpoint import load_weights
 
 TINY = dict(embed_dim=64, depth=2, num_heads=2)
 
@@ -142,7 +144,7 @@ def test_odd_input_sizes_and_patch_padding():
     x = torch.randn(1, 3, 80, 112)
     outs = model(x)
     assert [tuple(o.shape) for o in outs] == [(1, 64, 5, 7)] * 2
-    assert model.strides == (16, 16) and model.out_channels == (64, 64)
+    assert model.output_shapes == (ShapeSpec(64, 16),) * 2
     # 70 x 100 is not a multiple of the patch: same result as zero-padding the image bottom/right by hand.
     crop = x[:, :, :70, :100]
     padded = F.pad(crop, (0, 12, 0, 10))
@@ -166,7 +168,8 @@ def test_timm_and_mae_checkpoints_match_timm_blocks(tmp_path):
             hidden.append(tokens.transpose(1, 2).reshape(1, 192, 14, 14))
 
     for path, extra in ((timm_file, {}), (mae_file, {"use_rel_pos": True})):
-        model = ViT(**VIT_SIZES["tiny"], out_indices=(5, 11), pretrained=path, **extra).eval()
+        model = ViT(**VIT_SIZES["tiny"], out_indices=(5, 11), **extra).eval()
+        load_weights(model, path)
         own = model.state_dict()
         assert [k for k in own if k not in reference.state_dict() and "rel_pos_" not in k] == []
         for key, value in reference.state_dict().items():
