@@ -127,8 +127,9 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block on a [B, H, W, C] grid; windowed attention when ``window_size > 0``.
 
-    Adapters that run the block on other token sets (STViT-R's roles) use its parts: ``queries`` /
-    ``keys_values`` (normalised and projected tokens), ``attend``, ``attention_residual`` and ``mlp_residual``.
+    Adapters that run the block on other token sets (STViT-R's roles) use its parts: ``queries``,
+    ``keys_values``, ``queries_keys_values`` (normalised and projected tokens), ``attend``,
+    ``attention_residual`` and ``mlp_residual``.
     """
 
     def __init__(
@@ -167,6 +168,11 @@ class Block(nn.Module):
     def keys_values(self, x: Tensor) -> Tensor:
         """Normalised and projected keys then values: [..., C] -> [..., 2C]."""
         return self.attn.project_kv(self.norm1(x))
+
+    def queries_keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``queries`` and ``keys_values`` of the same tokens, normalised once: [..., C] -> ([..., C], [..., 2C])."""
+        y = self.norm1(x)
+        return self.attn.project_q(y), self.attn.project_kv(y)
 
     def attend(
         self, q: Tensor, kv: Tensor, q_hw: tuple[int, int], k_hw: tuple[int, int], mask: Tensor | None = None
