@@ -1,8 +1,10 @@
 """Python API for scripts: build a model from a config and checkpoint, run it on images, turn its predictions
 into pictures and JSON records.
 
-What differs between the task models (how an image becomes a model input, how a prediction becomes files) is a
-``Task`` of three small functions per model class in ``TASKS``; ``task_of(model)`` picks it.
+``init_model`` returns a ``RunnerModel`` (``densevit.engine.model``): the task model as ``.model`` with its data
+preprocessor, plus the ``class_names`` / ``cat_ids`` / ``test_transforms`` that scripts need. What differs between
+the task models (how an image becomes a model input, how a prediction becomes files) is a ``Task`` of three small
+functions per task-model class in ``TASKS``; ``task_of(model)`` picks it. A new task adds its entry there.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from densevit.config import build, load_config, resolve_type, to_plain
 from densevit.datasets.coco import read_image
 from densevit.datasets.transforms import apply_instance_transforms
 from densevit.engine.data import collate
+from densevit.engine.model import RunnerModel
 from densevit.evaluation.coco import detection_results, mask_to_rle
 from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
@@ -73,7 +76,8 @@ def detection_records(model: nn.Module, pred: dict, image_id: int, file_name: st
 
 def segmentation_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
     """``<stem>_overlay.png``: classes tinted over the image with a legend; ``<stem>_labels.png``: class indices."""
-    return {"_overlay": draw_segmentation(image, pred["sem_seg"], model.class_names, ignore_index=model.ignore_index),
+    return {"_overlay": draw_segmentation(image, pred["sem_seg"], model.class_names,
+                                          ignore_index=model.model.ignore_index),
             "_labels": sem_seg_to_png(pred["sem_seg"])}
 
 
@@ -90,7 +94,7 @@ def segmentation_records(model: nn.Module, pred: dict, image_id: int, file_name:
 def depth_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
     """``<stem>_depth.png``: colour-mapped depth over the model's range with a colour bar; ``<stem>_depth16.png``:
     uint16 millimetres (0 = none)."""
-    return {"_depth": draw_depth(pred["depth"], model.min_depth, model.max_depth),
+    return {"_depth": draw_depth(pred["depth"], model.model.min_depth, model.model.max_depth),
             "_depth16": depth_to_png16(pred["depth"], DEPTH_PNG_SCALE)}
 
 
@@ -119,7 +123,9 @@ TASKS: dict[type[nn.Module], Task] = {
 
 
 def task_of(model: nn.Module) -> Task:
-    """The ``Task`` of the model's class (or of its nearest base class in ``TASKS``)."""
+    """The ``Task`` of a task model's class (or its nearest base class in ``TASKS``); a ``RunnerModel``'s inner one."""
+    if isinstance(model, RunnerModel):
+        model = model.model
     for cls in type(model).__mro__:
         if cls in TASKS:
             return TASKS[cls]
@@ -140,20 +146,23 @@ def _class_names(meta: dict, dataset_cfg: dict, model: nn.Module) -> tuple[str, 
     return tuple(str(i) for i in range(getattr(model, "num_classes", 0)))
 
 
-def init_model(config: str | Path | Config, checkpoint: str | Path | None = None, device: str = "cpu") -> nn.Module:
-    """Build the config's model, load a checkpoint (weights only) and return it in eval mode.
+def init_model(config: str | Path | Config, checkpoint: str | Path | None = None,
+               device: str = "cpu") -> RunnerModel:
+    """Build the config's model and data preprocessor, load a checkpoint (weights only), return them in eval mode.
 
-    The model gets ``class_names``/``cat_ids`` from the checkpoint's dataset meta (class names fall back to the
-    config's test dataset) and ``test_transforms`` from the config's test (or val) dataset.
+    The result's ``.model`` is the task model. It gets ``class_names``/``cat_ids`` from the checkpoint's dataset meta
+    (class names fall back to the config's test dataset) and ``test_transforms`` from the config's test (or val)
+    dataset.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
-    model = build(to_plain(cfg.model), "model")
-    task_of(model)  # fail before loading weights for a model no script can run
+    task_model = build(to_plain(cfg.model), "model")
+    task_of(task_model)  # fail before loading weights for a model no script can run
+    model = RunnerModel(task_model, build(to_plain(cfg.get("data_preprocessor")), "data_preprocessor"))
     meta: dict = {}
     if checkpoint is not None:
         ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
         state = ckpt.get("state_dict", ckpt)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing, unexpected = task_model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise KeyError(f"checkpoint {checkpoint} does not fit the config's model: missing keys {missing[:8]}, "
                            f"unexpected keys {unexpected[:8]}")
@@ -161,13 +170,13 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     dataset_cfg = to_plain(loader["dataset"]) if loader else {}
     model.test_transforms = build(dataset_cfg.get("transforms"), "test_dataloader.dataset.transforms")
-    model.class_names = _class_names(meta, dataset_cfg, model)
+    model.class_names = _class_names(meta, dataset_cfg, task_model)
     model.cat_ids = list(meta.get("cat_ids", range(1, len(model.class_names) + 1)))
     return model.to(device).eval()
 
 
 @torch.no_grad()
-def inference(model: nn.Module, images: Sequence[np.ndarray | str | Path]) -> list[dict]:
+def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> list[dict]:
     """Run the model on RGB uint8 arrays or image paths; one prediction dict per image, at the original size.
 
     Detection: ``boxes``/``labels``/``scores``(/``masks``); segmentation: ``sem_seg`` [H, W] class indices;

@@ -72,7 +72,6 @@ def tiny_mask_rcnn_config(data_root: Path, *, max_iters: int = 4, checkpoint_int
         model=dict(
             type=MaskRCNN,
             num_classes=len(DEMO_CLASSES),
-            data_preprocessor=dict(type=DataPreprocessor, pad_size=size),
             backbone=dict(
                 type=SimpleFeaturePyramid,
                 backbone=dict(type=ViT, img_size=size, embed_dim=64, depth=2, num_heads=2),
@@ -87,6 +86,7 @@ def tiny_mask_rcnn_config(data_root: Path, *, max_iters: int = 4, checkpoint_int
             rpn_post_nms_top_n_test=50,
             **tiny_heads(),
         ),
+        data_preprocessor=dict(type=DataPreprocessor, pad_size=size),
         train_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False,
                               sampler=dict(type=InfiniteSampler, shuffle=True), dataset=train_set),
         val_dataloader=val_loader,

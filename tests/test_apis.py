@@ -75,11 +75,11 @@ def image_folder(tmp_path: Path) -> Path:
 def test_segmentation_inference_returns_label_maps_at_the_original_size(tmp_path):
     ckpt = save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth", {"classes": tuple("abcdef")})
     model = init_model(SEG_CONFIG, ckpt)
-    assert isinstance(model, Segmentor) and model.class_names == tuple("abcdef")
+    assert isinstance(model.model, Segmentor) and model.class_names == tuple("abcdef")
     preds = inference(model, images())
     for pred, shape in zip(preds, SHAPES, strict=True):
         assert pred["sem_seg"].shape == shape and pred["sem_seg"].dtype == torch.long
-        assert int(pred["sem_seg"].min()) >= 0 and int(pred["sem_seg"].max()) < model.num_classes
+        assert int(pred["sem_seg"].min()) >= 0 and int(pred["sem_seg"].max()) < model.model.num_classes
         assert pred["ori_shape"] == shape and pred["img_shape"] == shape  # the Segmentor resizes, not the input step
     # the same as the model's own predict on the batch a dataset would give (no test transforms)
     image = torch.from_numpy(images()[0].transpose(2, 0, 1).copy())
@@ -92,12 +92,12 @@ def test_segmentation_inference_returns_label_maps_at_the_original_size(tmp_path
 def test_depth_inference_returns_metres_at_the_original_size(tmp_path):
     ckpt = save_checkpoint(DEPTH_CONFIG, tmp_path / "depth.pth", {"depth_scale": 1000.0})
     model = init_model(DEPTH_CONFIG, ckpt)
-    assert isinstance(model, DepthEstimator) and model.test_size == (128, 128)
+    assert isinstance(model.model, DepthEstimator) and model.model.test_size == (128, 128)
     preds = inference(model, images())
     for pred, shape in zip(preds, SHAPES, strict=True):
         depth = pred["depth"]
         assert depth.shape == shape and depth.dtype == torch.float32
-        assert (depth > model.min_depth).all() and (depth < model.max_depth).all()
+        assert (depth > model.model.min_depth).all() and (depth < model.model.max_depth).all()
 
 
 def test_class_names_fall_back_to_the_test_dataset():

@@ -4,8 +4,8 @@
     python tools/benchmark.py --module densevit.adapters.vit_comer.build_vit_comer \\
         --kwargs '{"size": "small", "task": "segmentation"}' --shape 512 512
 
-A config's model runs in "tensor" mode (features, no heads' post-processing) when its ``forward`` takes a
-``mode``; otherwise its ``backbone`` runs. ``--module`` builds a class or builder function from its import path
+A config's task model runs its raw network, ``forward(images)`` (no post-processing: Mask R-CNN's pyramid
+maps, the segmentor's logits, the depth map). ``--module`` builds a class or builder function from its import path
 with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
 
 FLOPs come from ``densevit.flops`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import json
 import resource
 import statistics
@@ -67,11 +66,7 @@ def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.T
         return module, module, f"{args.module}(**{args.kwargs})"
     cfg = load_config(args.config)
     model = build(cfg.model, "model")
-    if "mode" in inspect.signature(model.forward).parameters:
-        return model, lambda x: model(x, None, mode="tensor"), f"{type(model).__name__} in 'tensor' mode"
-    if isinstance(getattr(model, "backbone", None), nn.Module):
-        return model, model.backbone, f"{type(model).__name__}.backbone"
-    raise SystemExit(f"{args.config}: the model has neither a 'tensor' mode nor a backbone to benchmark")
+    return model, model, f"{type(model).__name__}.forward"
 
 
 def count_params(module: nn.Module) -> int:

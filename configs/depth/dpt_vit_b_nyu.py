@@ -19,9 +19,10 @@ from densevit.models.depth import DepthEstimator
 data_root = "data/nyu"
 min_depth, max_depth = 1e-3, 10.0
 
+data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
+
 model = dict(
     type=DepthEstimator,
-    data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=ViT,
         img_size=592,

@@ -26,9 +26,10 @@ data_root = "data/demo"
 image_size = 128  # training and test resolution (the files are 256x256)
 max_depth = 15.0  # the demo's back wall is 9-12 m away
 
+data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
+
 model = dict(
     type=DepthEstimator,
-    data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=HybridViT,
         img_size=image_size,

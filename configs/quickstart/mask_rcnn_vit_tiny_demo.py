@@ -36,10 +36,11 @@ num_classes = 5
 # the plain 4-block ViT that the STViT-R and ViT-CoMer quickstarts put their adapters on
 plain_vit = dict(type=ViT, img_size=image_size, embed_dim=192, depth=4, num_heads=3)
 
+data_preprocessor = dict(type=DataPreprocessor, pad_size=image_size)
+
 model = dict(
     type=MaskRCNN,
     num_classes=num_classes,
-    data_preprocessor=dict(type=DataPreprocessor, pad_size=image_size),
     backbone=dict(
         type=SimpleFeaturePyramid,
         backbone=dict(type=HybridViT, img_size=image_size, embed_dim=192, depth=4, num_heads=3, stem_out_indices=(2,)),

@@ -23,10 +23,11 @@ from densevit.models.mask_rcnn import MaskRCNN
 
 data_root = "data/coco"
 
+data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
+
 model = dict(
     type=MaskRCNN,
     num_classes=80,
-    data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=FPN,
         backbone=dict(

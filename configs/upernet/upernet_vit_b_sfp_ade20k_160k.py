@@ -25,9 +25,10 @@ data_root = "data/ade/ADEChallengeData2016"
 crop_size = 512
 num_classes = 150
 
+data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
+
 model = dict(
     type=Segmentor,
-    data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=SimpleFeaturePyramid,
         backbone=dict(

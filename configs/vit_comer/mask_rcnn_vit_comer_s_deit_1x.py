@@ -25,10 +25,11 @@ image_size = 1067  # longer side; 4:3 images become 1067x800 as with mmdet's (13
 iters_per_epoch = 7330  # 117,266 COCO train2017 images with annotations / batch 16
 epochs, lr_steps = 12, (8, 11)
 
+data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
+
 model = dict(
     type=MaskRCNN,
     num_classes=80,
-    data_preprocessor=dict(type=DataPreprocessor, size_divisor=32),
     backbone=dict(
         type=FPN,
         backbone=dict(

@@ -16,10 +16,11 @@ from densevit.models.mask_rcnn import MaskRCNN
 data_root = "data/coco"
 image_size = 1024
 
+data_preprocessor = dict(type=DataPreprocessor, pad_size=image_size)
+
 model = dict(
     type=MaskRCNN,
     num_classes=80,
-    data_preprocessor=dict(type=DataPreprocessor, pad_size=image_size),
     backbone=dict(
         type=SimpleFeaturePyramid,
         backbone=dict(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from densevit.backbones.interface import ShapeSpec, output_shapes
 from densevit.layers import LayerNorm2d
 
 __all__ = ["ConvNorm", "SimpleFeaturePyramid"]
@@ -52,8 +53,8 @@ def _resample_layers(dim: int, scale: float) -> tuple[list[nn.Module], int]:
 class SimpleFeaturePyramid(nn.Module):
     """ViTDet pyramid over a ViT with one stride-16 output: deconv/pool per level, then 1x1 and 3x3 ConvNorm.
 
-    ``top_block`` adds p6 = max_pool2d(last level, kernel 1, stride 2). ``out_channels`` / ``strides`` list
-    the levels in increasing stride, e.g. (256,) * 5 and (4, 8, 16, 32, 64). A backbone may also return finer
+    ``top_block`` adds p6 = max_pool2d(last level, kernel 1, stride 2). ``output_shapes`` lists the levels in
+    increasing stride, e.g. ``out_channels`` 256 at strides (4, 8, 16, 32, 64). A backbone may also return finer
     maps before its stride-16 map (a ``HybridViT``'s stem maps): each is added to the level of its stride through
     a 1x1 ConvNorm lateral (``stem_lateral_<stride>``), as an FPN adds its laterals; not part of ViTDet.
     """
@@ -66,10 +67,10 @@ class SimpleFeaturePyramid(nn.Module):
         top_block: bool = True,
     ) -> None:
         super().__init__()
-        strides = getattr(backbone, "strides", None)
-        channels = getattr(backbone, "out_channels", None)
-        declared = isinstance(strides, Sequence) and isinstance(channels, Sequence) and len(channels) == len(strides)
-        if not declared or not strides or strides[-1] != 16 or any(s >= 16 for s in strides[:-1]):
+        shapes = output_shapes(backbone, "SimpleFeaturePyramid")
+        strides = tuple(s.stride for s in shapes)
+        channels = tuple(s.channels for s in shapes)
+        if strides[-1] != 16 or any(s >= 16 for s in strides[:-1]):
             raise ValueError(
                 "SimpleFeaturePyramid needs a backbone whose last output is its only stride-16 map (a patch-16 ViT "
                 f"with one out index, optionally after finer stem maps); {type(backbone).__name__} declares strides "
@@ -98,15 +99,15 @@ class SimpleFeaturePyramid(nn.Module):
             self.add_module(f"stem_lateral_{stride}", ConvNorm(c, out_channels, 1))
         if top_block:
             level_strides.append(level_strides[-1] * 2)
-        self.strides: tuple[int, ...] = tuple(level_strides)
-        self.out_channels: tuple[int, ...] = (out_channels,) * len(level_strides)
+        self.level_strides = tuple(level_strides)
+        self.output_shapes = tuple(ShapeSpec(out_channels, s) for s in level_strides)
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        """x: [B, 3, H, W] -> one [B, out_channels, H / s, W / s] map per stride s in ``strides``."""
+        """x: [B, 3, H, W] -> one [B, out_channels, H / s, W / s] map per level of ``output_shapes``."""
         *stem_maps, feature = self.backbone(x)  # finer stem maps, if any, then [B, C, H / 16, W / 16]
         outs = [getattr(self, name)(feature) for name in self.stage_names]
         for stride, stem_map in zip(self.stem_strides, stem_maps, strict=True):
-            level = self.strides.index(stride)
+            level = self.level_strides.index(stride)
             outs[level] = outs[level] + getattr(self, f"stem_lateral_{stride}")(stem_map)
         if self.top_block:
             outs.append(F.max_pool2d(outs[-1], kernel_size=1, stride=2))

@@ -14,6 +14,7 @@ from functools import partial
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.ops.dumbbell import DumbbellConfig, RoleBlock, apply_role, check_roles
 
 __all__ = ["STViTR", "middle_dumbbell_roles"]
@@ -82,8 +83,7 @@ class STViTR(nn.Module):
         self.roles = roles
         self.cfg = DumbbellConfig(window, pooled, init_kernel, refine_kernel, recover_kernel, pad_mask)
         self.out_indices = outs
-        self.out_channels: tuple[int, ...] = (vit.embed_dim,) * len(outs)
-        self.strides: tuple[int, ...] = (vit.patch_size,) * len(outs)
+        self.output_shapes = (ShapeSpec(vit.embed_dim, vit.patch_size),) * len(outs)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> one [B, C, ceil(H / p), ceil(W / p)] map per entry of ``out_indices``."""

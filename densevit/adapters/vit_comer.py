@@ -34,6 +34,7 @@ from timm.layers import DropPath
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
 from densevit.checkpoint import convert_timm_vit, load_pretrained
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
@@ -429,8 +430,7 @@ class ViTCoMer(nn.Module):
         self.zero_pad_qkv = zero_pad_qkv
         self.use_act_checkpoint = (getattr(backbone, "use_act_checkpoint", False) if use_act_checkpoint is None
                                    else use_act_checkpoint)
-        self.out_channels: tuple[int, ...] = (dim,) * 4
-        self.strides: tuple[int, ...] = (4, 8, 16, 32)
+        self.output_shapes = tuple(ShapeSpec(dim, s) for s in (4, 8, 16, 32))
 
         self.level_embed = nn.Parameter(torch.zeros(3, dim))
         self.spm = SpatialPriorModule(conv_inplane, dim)
@@ -514,7 +514,7 @@ class ViTCoMer(nn.Module):
         norms = (self.norm1, self.norm2, self.norm3, self.norm4)
         # Crop the padding away before the norms so that training statistics only see the image.
         return [norm(m[..., : math.ceil(in_h / s), : math.ceil(in_w / s)])
-                for norm, m, s in zip(norms, maps, self.strides, strict=True)]
+                for norm, m, s in zip(norms, maps, (4, 8, 16, 32), strict=True)]
 
 
 # --- checkpoints -------------------------------------------------------------------------------------------

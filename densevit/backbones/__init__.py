@@ -1,9 +1,10 @@
 """Backbones: the plain ViT (timm key layout), a ViT with a convolutional stem, Swin, STViT-R Swin, any timm model."""
 
 from densevit.backbones.hybrid_vit import HybridViT
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.swin import SwinTransformer
 from densevit.backbones.swin_stvit_r import SwinSTViTR
 from densevit.backbones.timm_backbone import TimmBackbone
 from densevit.backbones.vit import ViT
 
-__all__ = ["HybridViT", "SwinSTViTR", "SwinTransformer", "TimmBackbone", "ViT"]
+__all__ = ["HybridViT", "ShapeSpec", "SwinSTViTR", "SwinTransformer", "TimmBackbone", "ViT"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
 from densevit.backbones.vit_utils import pad_to_multiple
 
@@ -86,8 +87,7 @@ class HybridViT(ViT):
                              f"0..{len(stem_widths) - 1}")
         self.patch_embed = ConvStem(stem_widths, vit_kwargs.get("in_chans", 3), self.embed_dim)
         self.stem_out_indices = stem_outs
-        self.out_channels = tuple(stem_widths[i] for i in stem_outs) + self.out_channels
-        self.strides = tuple(2 ** (i + 1) for i in stem_outs) + self.strides
+        self.output_shapes = tuple(ShapeSpec(stem_widths[i], 2 ** (i + 1)) for i in stem_outs) + self.output_shapes
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> the ``stem_out_indices`` maps, then one token map per ``out_indices`` entry."""

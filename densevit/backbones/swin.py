@@ -19,6 +19,7 @@ from timm.layers import DropPath, Mlp
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import window_partition, window_unpartition
 from densevit.checkpoint import load_pretrained
 
@@ -267,8 +268,7 @@ class SwinTransformer(nn.Module):
             raise ValueError(f"SwinTransformer: stage_types for stages {bad} outside 0..{num_stages - 1}")
         self.out_indices = outs
         self.num_features = tuple(embed_dim * 2**i for i in range(num_stages))
-        self.out_channels: tuple[int, ...] = tuple(self.num_features[i] for i in outs)
-        self.strides: tuple[int, ...] = tuple(patch_size * 2**i for i in outs)
+        self.output_shapes = tuple(ShapeSpec(self.num_features[i], patch_size * 2**i) for i in outs)
 
         self.patch_embed = stem if stem is not None else PatchEmbed(patch_size, in_chans, embed_dim, norm_layer)
         # rises over all blocks; computed on the CPU so the model also builds under a meta-device context

@@ -11,6 +11,7 @@ import timm
 from timm.layers import Format
 from torch import Tensor, nn
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.checkpoint import load_pretrained
 
 __all__ = ["TimmBackbone"]
@@ -60,8 +61,7 @@ class TimmBackbone(nn.Module):
                 "0-3 from stride 4)"
             ) from err
         info = self.body.feature_info
-        self.out_channels: tuple[int, ...] = tuple(info.channels())
-        self.strides: tuple[int, ...] = tuple(info.reduction())
+        self.output_shapes = tuple(ShapeSpec(c, s) for c, s in zip(info.channels(), info.reduction(), strict=True))
         # Swin and other token models hand out [B, H, W, C] maps.
         self.channels_last = getattr(self.body, "output_fmt", Format.NCHW) == Format.NHWC
         if pretrained is not None:

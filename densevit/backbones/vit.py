@@ -18,6 +18,7 @@ from timm.layers import DropPath, LayerScale, Mlp
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import (
     decomposed_rel_pos_bias,
     pad_to_multiple,
@@ -259,8 +260,7 @@ class ViT(nn.Module):
         self.patch_size = patch_size
         self.depth = depth
         self.out_indices = outs
-        self.out_channels: tuple[int, ...] = (embed_dim,) * len(outs)
-        self.strides: tuple[int, ...] = (patch_size,) * len(outs)
+        self.output_shapes = (ShapeSpec(embed_dim, patch_size),) * len(outs)
         self.use_act_checkpoint = use_act_checkpoint
 
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)

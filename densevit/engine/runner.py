@@ -26,6 +26,7 @@ from mmengine.runner import set_random_seed
 
 from densevit.config import build, to_dotted, to_plain
 from densevit.engine.metric import MetricAdapter
+from densevit.engine.model import RunnerModel
 from densevit.engine.optim import param_groups
 
 __all__ = ["CpuAmpOptimWrapper", "ResumeStateHook", "Runner", "build_runner"]
@@ -168,7 +169,8 @@ def build_runner(
         # mmengine seeds when the Runner starts, after the model exists: seed first, so the initial weights (and
         # with them the whole run) follow the config's seed
         set_random_seed(randomness["seed"], deterministic=randomness.get("deterministic", False))
-    model = build(to_plain(cfg.model), "model")
+    model = RunnerModel(build(to_plain(cfg.model), "model"),
+                        build(to_plain(cfg.get("data_preprocessor")), "data_preprocessor"))
     kwargs: dict[str, Any] = {}
     if train:
         kwargs.update(

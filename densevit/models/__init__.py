@@ -1,7 +1,8 @@
-"""Task models: Mask R-CNN, the segmentor and the depth estimator."""
+"""Task models (plain modules with ``loss(batch)`` / ``predict(batch)``): Mask R-CNN, the segmentor, depth."""
 
+from densevit.models.base import Batch, TaskModel
 from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
 from densevit.models.segmentor import Segmentor
 
-__all__ = ["DepthEstimator", "MaskRCNN", "Segmentor"]
+__all__ = ["Batch", "DepthEstimator", "MaskRCNN", "Segmentor", "TaskModel"]

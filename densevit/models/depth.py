@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from densevit.backbones.interface import output_shapes
 from densevit.heads.dpt import DPTHead, gradient_matching_loss, silog_loss
+from densevit.models.base import Batch
 
 __all__ = ["DepthEstimator", "depth_to_original", "flip_within"]
 
@@ -35,10 +36,10 @@ def depth_to_original(depth: Tensor, size: Sequence[int], ori_shape: Sequence[in
     return depth
 
 
-class DepthEstimator(BaseModel):
+class DepthEstimator(nn.Module):
     """Depth from one image: ``backbone`` (a ViT with 4 ``out_indices`` or any 4-level adapter) -> DPT head.
 
-    The default head is built from the backbone's declared ``out_channels`` / ``strides`` with
+    The default head is built from the backbone's declared ``output_shapes`` with
     ``reassemble_channels``, ``features`` (see ``densevit.heads.dpt.DPT_SIZES``) and ``full_res_output``; another
     head taking ``(features, size)`` can be injected. Ground-truth pixels count when min_depth < gt < max_depth.
     Training loss: ``silog_weight`` x SILog (+ ``grad_weight`` x gradient matching).
@@ -52,7 +53,6 @@ class DepthEstimator(BaseModel):
         self,
         *,
         backbone: nn.Module,
-        data_preprocessor: nn.Module | dict | None = None,
         min_depth: float = 1e-3,
         max_depth: float = 10.0,
         # default DPT head
@@ -69,13 +69,11 @@ class DepthEstimator(BaseModel):
         test_size: Sequence[int] | None = None,
         flip_test: bool = False,
     ) -> None:
-        super().__init__(data_preprocessor=data_preprocessor)
+        super().__init__()
         if head is None:
-            channels = tuple(getattr(backbone, "out_channels", ()))
-            strides = tuple(getattr(backbone, "strides", ()))
-            if not channels or len(channels) != len(strides):
-                raise ValueError(f"DepthEstimator: {type(backbone).__name__} must declare out_channels and strides "
-                                 f"of equal length, found {channels} and {strides}")
+            shapes = output_shapes(backbone, "DepthEstimator")
+            channels = tuple(s.channels for s in shapes)
+            strides = tuple(s.stride for s in shapes)
             head = DPTHead(channels, strides, reassemble_channels, features, min_depth, max_depth, full_res_output)
         self.backbone = backbone
         self.head = head
@@ -88,29 +86,17 @@ class DepthEstimator(BaseModel):
         self.test_size = (int(test_size[0]), int(test_size[1])) if test_size is not None else None
         self.flip_test = flip_test
 
-    def predict_depth(self, inputs: Tensor) -> Tensor:
+    def forward(self, inputs: Tensor) -> Tensor:
         """inputs: [B, 3, H, W] normalised -> depth [B, H, W] in metres (padded batch size)."""
         return self.head(self.backbone(inputs), inputs.shape[-2:])[:, 0]
 
-    def forward(self, inputs: Tensor, data_samples: list[dict] | None = None, mode: str = "tensor"):
-        """mode "loss": dict of losses; "predict": samples with ``depth`` [H0, W0]; "tensor": depth [B, H, W]."""
-        if mode == "tensor":
-            return self.predict_depth(inputs)
-        if data_samples is None:
-            raise ValueError(f"mode {mode!r} needs data_samples")
-        if mode == "loss":
-            return self.loss(inputs, data_samples)
-        if mode == "predict":
-            return self.predict(inputs, data_samples)
-        raise ValueError(f"unknown mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
-
-    def loss(self, inputs: Tensor, data_samples: list[dict]) -> dict[str, Tensor]:
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
         """SILog (and gradient matching) against each sample's ``gt_depth`` [H, W] (padded with 0 = invalid)."""
-        missing = [i for i, s in enumerate(data_samples) if "gt_depth" not in s]
+        missing = [i for i, s in enumerate(batch.samples) if "gt_depth" not in s]
         if missing:
-            raise KeyError(f"DepthEstimator: data_samples {missing} have no 'gt_depth'")
-        pred = self.predict_depth(inputs)  # [B, H, W]
-        gt = torch.stack([s["gt_depth"] for s in data_samples]).to(device=pred.device, dtype=torch.float32)
+            raise KeyError(f"DepthEstimator: samples {missing} of the batch have no 'gt_depth'")
+        pred = self(batch.inputs)  # [B, H, W]
+        gt = torch.stack([s["gt_depth"] for s in batch.samples]).to(device=pred.device, dtype=torch.float32)
         if gt.shape != pred.shape:
             raise ValueError(f"DepthEstimator: gt_depth batch {list(gt.shape)} does not match the padded input "
                              f"{list(pred.shape)}; pad ground truth with the images (DataPreprocessor does)")
@@ -120,8 +106,9 @@ class DepthEstimator(BaseModel):
             losses["loss_grad"] = self.grad_weight * gradient_matching_loss(pred, gt, valid, self.grad_scales)
         return losses
 
-    def predict(self, inputs: Tensor, data_samples: list[dict]) -> list[dict]:
+    def predict(self, batch: Batch) -> list[dict]:
         """Per image: its sample plus ``depth`` [H0, W0] float at the original resolution."""
+        inputs, data_samples = batch.inputs, batch.samples
         sizes = [tuple(int(v) for v in s["img_shape"]) for s in data_samples]
         if self.test_size is not None:
             inputs = torch.cat([
@@ -129,9 +116,9 @@ class DepthEstimator(BaseModel):
                 for i, (h, w) in enumerate(sizes)
             ])
             sizes = [self.test_size] * len(sizes)
-        depth = self.predict_depth(inputs)
+        depth = self(inputs)
         if self.flip_test:
-            mirrored = self.predict_depth(flip_within(inputs, sizes))
+            mirrored = self(flip_within(inputs, sizes))
             depth = 0.5 * (depth + flip_within(mirrored, sizes))
         outs = []
         for d, size, sample in zip(depth.float(), sizes, data_samples, strict=True):

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.image_list import ImageList
@@ -17,7 +16,9 @@ from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_inference
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
 from torchvision.ops import clip_boxes_to_image, roi_align
 
+from densevit.backbones.interface import output_shapes
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
+from densevit.models.base import Batch
 from densevit.ops.roi_align import fpn_levels, multilevel_roi_align, multilevel_roi_align_torchvision
 
 __all__ = [
@@ -75,10 +76,10 @@ class PyramidRoIAlign(nn.Module):
                   self.aligned)
 
 
-class MaskRCNN(BaseModel):
+class MaskRCNN(nn.Module):
     """Two-stage detector: feature pyramid -> RPN -> RoIAlign box head (-> mask head).
 
-    ``backbone`` is any adapter (list of NCHW maps with ``out_channels``/``strides``); ``neck`` (optional) turns its
+    ``backbone`` is any adapter (list of NCHW maps, declared ``output_shapes``); ``neck`` (optional) turns its
     maps into the equal-width pyramid the heads need (ViTDet's simple pyramid needs none). Heads can be injected;
     ``None`` builds ViTDet's defaults. Labels are contiguous, 0..num_classes-1.
     RoIs are pooled with ``PyramidRoIAlign`` (``roi_aligned=True``: ViTDet's ROIAlignV2; False: torchvision's).
@@ -94,7 +95,6 @@ class MaskRCNN(BaseModel):
         backbone: nn.Module,
         num_classes: int,
         neck: nn.Module | None = None,
-        data_preprocessor: nn.Module | dict | None = None,
         with_mask: bool = True,
         # anchors: one size per pyramid level, every aspect ratio on every level
         anchor_sizes: Sequence[float] = (32, 64, 128, 256, 512),
@@ -135,19 +135,19 @@ class MaskRCNN(BaseModel):
         mask_head_module: nn.Module | None = None,
         mask_predictor_module: nn.Module | None = None,
     ) -> None:
-        super().__init__(data_preprocessor=data_preprocessor)
+        super().__init__()
         self.backbone = backbone
         self.neck = neck
-        pyramid = neck if neck is not None else backbone
-        channels = set(pyramid.out_channels)
+        shapes = output_shapes(neck if neck is not None else backbone, "MaskRCNN")
+        strides = [s.stride for s in shapes]
+        channels = {s.channels for s in shapes}
         if len(channels) != 1:
-            raise ValueError(f"MaskRCNN needs equal-width pyramid levels, got {pyramid.out_channels}; add a neck")
-        if len(anchor_sizes) != len(pyramid.strides):
-            raise ValueError(
-                f"anchor_sizes has {len(anchor_sizes)} entries but the pyramid has {len(pyramid.strides)} levels"
-            )
+            raise ValueError(f"MaskRCNN needs equal-width pyramid levels, got channels "
+                             f"{tuple(s.channels for s in shapes)}; add a neck")
+        if len(anchor_sizes) != len(strides):
+            raise ValueError(f"anchor_sizes has {len(anchor_sizes)} entries but the pyramid has {len(strides)} levels")
         width = channels.pop()
-        self.level_names = [f"p{s.bit_length() - 1}" for s in pyramid.strides]
+        self.level_names = [f"p{s.bit_length() - 1}" for s in strides]
         self.num_classes = num_classes
         self.mask_threshold = mask_threshold
 
@@ -167,7 +167,7 @@ class MaskRCNN(BaseModel):
         roi_names = self.level_names[:roi_levels]
 
         def roi_pool(size: int) -> PyramidRoIAlign:
-            return PyramidRoIAlign(roi_names, pyramid.strides[:roi_levels], size, roi_sampling_ratio, roi_aligned)
+            return PyramidRoIAlign(roi_names, strides[:roi_levels], size, roi_sampling_ratio, roi_aligned)
 
         mask_parts = {}
         if with_mask:
@@ -210,28 +210,35 @@ class MaskRCNN(BaseModel):
             feats = self.neck(feats)
         return OrderedDict(zip(self.level_names, feats, strict=True))
 
-    def forward(self, inputs: Tensor, data_samples: list[dict] | None = None, mode: str = "tensor"):
-        """mode "loss": dict of losses; "predict": per-image detections in original coordinates; "tensor": maps."""
-        feats = self.extract_features(inputs)
-        if mode == "tensor":
-            return list(feats.values())
-        if data_samples is None:
-            raise ValueError(f"mode {mode!r} needs data_samples")
-        image_sizes = [tuple(int(v) for v in s["img_shape"]) for s in data_samples]
-        images = ImageList(inputs, image_sizes)
-        if mode == "loss":
-            targets = [_targets(s, self.roi_heads.has_mask()) for s in data_samples]
-            proposals, rpn_losses = self.rpn(images, feats, targets)
-            _, roi_losses = self.roi_heads(feats, proposals, image_sizes, targets)
-            return {**rpn_losses, **roi_losses}
-        if mode == "predict":
-            proposals, _ = self.rpn(images, feats)
-            detections, _ = self.roi_heads(feats, proposals, image_sizes)
-            return [
-                {**sample, **detections_to_original(det, sample, self.mask_threshold)}
-                for det, sample in zip(detections, data_samples, strict=True)
-            ]
-        raise ValueError(f"unknown mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
+    def forward(self, inputs: Tensor) -> list[Tensor]:
+        """inputs: [B, 3, H, W] -> the pyramid maps the heads read."""
+        return list(self.extract_features(inputs).values())
+
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        """RPN and RoI-head losses against each sample's ``boxes`` / ``labels`` (/ ``masks``)."""
+        feats = self.extract_features(batch.inputs)
+        images, image_sizes = _image_list(batch)
+        targets = [_targets(s, self.roi_heads.has_mask()) for s in batch.samples]
+        proposals, rpn_losses = self.rpn(images, feats, targets)
+        _, roi_losses = self.roi_heads(feats, proposals, image_sizes, targets)
+        return {**rpn_losses, **roi_losses}
+
+    def predict(self, batch: Batch) -> list[dict]:
+        """Per image: its sample plus ``boxes`` / ``scores`` / ``labels`` (/ ``masks``) in original coordinates."""
+        feats = self.extract_features(batch.inputs)
+        images, image_sizes = _image_list(batch)
+        proposals, _ = self.rpn(images, feats)
+        detections, _ = self.roi_heads(feats, proposals, image_sizes)
+        return [
+            {**sample, **detections_to_original(det, sample, self.mask_threshold)}
+            for det, sample in zip(detections, batch.samples, strict=True)
+        ]
+
+
+def _image_list(batch: Batch) -> tuple[ImageList, list[tuple[int, int]]]:
+    """torchvision's padded-batch wrapper and the images' sizes inside it."""
+    image_sizes = [(int(s["img_shape"][0]), int(s["img_shape"][1])) for s in batch.samples]
+    return ImageList(batch.inputs, image_sizes), image_sizes
 
 
 def _targets(sample: dict, with_mask: bool) -> dict[str, Tensor]:

@@ -11,11 +11,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from densevit.backbones.interface import levels_at, output_shapes
 from densevit.datasets.seg_transforms import keep_ratio_size
 from densevit.heads.seg_heads import resize
+from densevit.models.base import Batch
 
 __all__ = ["Segmentor", "pixel_accuracy", "seg_cross_entropy", "slide_inference"]
 
@@ -66,23 +67,14 @@ def slide_inference(
     return total / count
 
 
-def _levels(strides: Sequence[int], wanted: Sequence[int], where: str) -> list[int]:
-    """Indexes of the backbone levels with the ``wanted`` strides."""
-    missing = [s for s in wanted if s not in strides]
-    if missing:
-        raise ValueError(f"Segmentor {where}: the backbone has no level with stride {missing}; its strides are "
-                         f"{tuple(strides)}")
-    return [list(strides).index(s) for s in wanted]
-
-
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-class Segmentor(BaseModel):
+class Segmentor(nn.Module):
     """Semantic segmentation: adapter -> decode head on the ``decode_strides`` maps (+ auxiliary head on one map).
 
-    ``backbone`` is any adapter (``out_channels``/``strides``, list of NCHW maps); heads take the selected maps
+    ``backbone`` is any adapter (declared ``output_shapes``, list of NCHW maps); heads take the selected maps
     and return logits at the finest one's resolution. Losses: cross-entropy (ignore ``ignore_index``, optional
     ``class_weight``) of the logits resized to the labels, the auxiliary one x ``aux_weight``.
 
@@ -98,7 +90,6 @@ class Segmentor(BaseModel):
         backbone: nn.Module,
         decode_head: nn.Module,
         aux_head: nn.Module | None = None,
-        data_preprocessor: nn.Module | dict | None = None,
         # which adapter levels feed the heads
         decode_strides: Sequence[int] = (4, 8, 16, 32),
         aux_stride: int = 16,
@@ -115,23 +106,20 @@ class Segmentor(BaseModel):
         tta_flip: bool = False,
         size_divisor: int = 32,
     ) -> None:
-        super().__init__(data_preprocessor=data_preprocessor)
+        super().__init__()
         if test_mode not in ("whole", "slide"):
             raise ValueError(f"Segmentor: test_mode must be 'whole' or 'slide', got {test_mode!r}")
         self.backbone = backbone
         self.decode_head = decode_head
         self.aux_head = aux_head
         self.num_classes = int(decode_head.num_classes)
-        strides = tuple(getattr(backbone, "strides", ()))
-        channels = tuple(getattr(backbone, "out_channels", ()))
-        if not strides or len(strides) != len(channels):
-            raise ValueError(f"Segmentor: backbone {type(backbone).__name__} must declare out_channels and strides "
-                             f"(adapter interface); found out_channels {channels}, strides {strides}")
-        self.decode_levels = _levels(strides, decode_strides, "decode_strides")
+        shapes = output_shapes(backbone, "Segmentor")
+        channels = tuple(s.channels for s in shapes)
+        self.decode_levels = levels_at(shapes, decode_strides, "Segmentor decode_strides")
         _check_head("decode_head", decode_head, tuple(channels[i] for i in self.decode_levels), decode_strides)
         self.aux_level: int | None = None
         if aux_head is not None:
-            (self.aux_level,) = _levels(strides, [aux_stride], "aux_stride")
+            (self.aux_level,) = levels_at(shapes, [aux_stride], "Segmentor aux_stride")
             _check_head("aux_head", aux_head, (channels[self.aux_level],), (aux_stride,))
             if aux_head.num_classes != self.num_classes:
                 raise ValueError(f"Segmentor: aux_head has {aux_head.num_classes} classes, decode_head "
@@ -152,26 +140,18 @@ class Segmentor(BaseModel):
 
     # --- training --------------------------------------------------------------------------------------------
 
-    def forward(self, inputs: Tensor, data_samples: list[dict] | None = None, mode: str = "tensor"):
-        """mode "loss": dict of losses; "predict": samples with ``sem_seg`` [H0, W0]; "tensor": decode logits."""
-        if mode == "tensor":
-            return self.decode_head(self._select(self.backbone(inputs), self.decode_levels))
-        if data_samples is None:
-            raise ValueError(f"mode {mode!r} needs data_samples")
-        if mode == "loss":
-            return self.loss(inputs, data_samples)
-        if mode == "predict":
-            return self.predict(inputs, data_samples)
-        raise ValueError(f"unknown mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
+    def forward(self, inputs: Tensor) -> Tensor:
+        """inputs [B, 3, H, W] -> decode logits [B, K, h, w] at the finest decoded level's resolution."""
+        return self.decode_head(self._select(self.backbone(inputs), self.decode_levels))
 
     @staticmethod
     def _select(features: Sequence[Tensor], levels: Sequence[int]) -> list[Tensor]:
         return [features[i] for i in levels]
 
-    def loss(self, inputs: Tensor, data_samples: Sequence[dict]) -> dict[str, Tensor]:
-        """inputs [B, 3, H, W]; samples' ``gt_sem_seg`` [H, W] padded like the inputs -> losses and accuracy."""
-        target = torch.stack([s["gt_sem_seg"] for s in data_samples]).long()  # [B, H, W]
-        features = self.backbone(inputs)
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        """Samples' ``gt_sem_seg`` [H, W] padded like the inputs -> losses and accuracy."""
+        target = torch.stack([s["gt_sem_seg"] for s in batch.samples]).long()  # [B, H, W]
+        features = self.backbone(batch.inputs)
         logits = self.decode_head(self._select(features, self.decode_levels))
         losses = {"loss_seg": seg_cross_entropy(logits, target, self.ignore_index, self.class_weight)}
         if self.aux_head is not None:
@@ -215,11 +195,12 @@ class Segmentor(BaseModel):
         return keep_ratio_size(h, w, (int(self.test_scale[0] * scale), int(self.test_scale[1] * scale)))
 
     @torch.no_grad()
-    def predict(self, inputs: Tensor, data_samples: Sequence[dict]) -> list[dict]:
+    def predict(self, batch: Batch) -> list[dict]:
         """Per image: its sample plus ``sem_seg`` [H0, W0] long (and ``gt_sem_seg`` with the batch padding removed).
 
         Images of equal size run together; memory holds one such group's logits, never more.
         """
+        inputs, data_samples = batch.inputs, batch.samples
         groups: dict[tuple, list[int]] = {}
         for i, s in enumerate(data_samples):
             key = (tuple(int(v) for v in s["img_shape"]), tuple(int(v) for v in s["ori_shape"]))

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from densevit.adapters.fpn import FPN
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.timm_backbone import TimmBackbone
 
 
@@ -18,8 +19,7 @@ class FixedMaps(nn.Module):
     def __init__(self, maps: list[torch.Tensor], strides: tuple[int, ...]) -> None:
         super().__init__()
         self.maps = maps
-        self.out_channels = tuple(m.shape[1] for m in maps)
-        self.strides = strides
+        self.output_shapes = tuple(ShapeSpec(m.shape[1], s) for m, s in zip(maps, strides, strict=True))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.maps
@@ -42,12 +42,12 @@ def test_top_down_sums_upsampled_coarser_levels():
     torch.testing.assert_close(p4, maps[1] + up(maps[2], maps[1]))
     torch.testing.assert_close(p3, maps[0] + up(maps[1] + up(maps[2], maps[1]), maps[0]))
     torch.testing.assert_close(p6, p5[..., ::2, ::2])
-    assert fpn.strides == (8, 16, 32, 64) and fpn.out_channels == (4,) * 4
+    assert fpn.output_shapes == tuple(ShapeSpec(4, s) for s in (8, 16, 32, 64))
 
 
 def test_fpn_over_resnet18_forward_backward():
     backbone = TimmBackbone("resnet18")
-    assert backbone.out_channels == (64, 128, 256, 512) and backbone.strides == (4, 8, 16, 32)
+    assert backbone.output_shapes == tuple(ShapeSpec(c, s) for c, s in ((64, 4), (128, 8), (256, 16), (512, 32)))
     fpn = FPN(backbone, out_channels=32)
     outs = fpn(torch.randn(2, 3, 70, 90))
     assert [tuple(o.shape) for o in outs] == [(2, 32, 18, 23), (2, 32, 9, 12), (2, 32, 5, 6), (2, 32, 3, 3),
@@ -59,7 +59,7 @@ def test_fpn_over_resnet18_forward_backward():
 def test_fpn_without_extra_pool_over_convnext():
     backbone = TimmBackbone("convnext_atto", out_indices=(0, 1, 2, 3))
     fpn = FPN(backbone, out_channels=16, extra_pool=False)
-    assert fpn.strides == (4, 8, 16, 32)
+    assert [s.stride for s in fpn.output_shapes] == [4, 8, 16, 32]
     assert [o.shape[-1] for o in fpn(torch.randn(1, 3, 64, 64))] == [16, 8, 4, 2]
 
 
@@ -98,5 +98,5 @@ def test_wrong_checkpoint_and_out_indices_raise(tmp_path):
 
 
 def test_rejects_backbone_without_interface():
-    with pytest.raises(ValueError, match="out_channels"):
+    with pytest.raises(TypeError, match="output_shapes"):
         FPN(nn.Conv2d(3, 8, 1))

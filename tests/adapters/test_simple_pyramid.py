@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.backbones.hybrid_vit import HybridViT
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VITDET_SIZES, ViT
 
 
@@ -17,7 +18,7 @@ def tiny_vit(**kwargs) -> ViT:
 
 def test_levels_shapes_and_backward():
     sfp = SimpleFeaturePyramid(tiny_vit(window_size=2, window_block_indexes=(0,), use_rel_pos=True), 32)
-    assert sfp.strides == (4, 8, 16, 32, 64) and sfp.out_channels == (32,) * 5
+    assert sfp.output_shapes == tuple(ShapeSpec(32, s) for s in (4, 8, 16, 32, 64))
     x = torch.randn(2, 3, 64, 96)
     outs = sfp(x)
     assert [tuple(o.shape) for o in outs] == [(2, 32, 16, 24), (2, 32, 8, 12), (2, 32, 4, 6), (2, 32, 2, 3),
@@ -33,7 +34,7 @@ TINY_HYBRID = dict(embed_dim=64, depth=2, num_heads=2, img_size=64, stem_widths=
 def test_stem_maps_join_their_levels_through_laterals():
     torch.manual_seed(0)
     sfp = SimpleFeaturePyramid(HybridViT(**TINY_HYBRID, stem_out_indices=(1, 2)), 32, top_block=False).eval()
-    assert sfp.strides == (4, 8, 16, 32) and sfp.out_channels == (32,) * 4
+    assert sfp.output_shapes == tuple(ShapeSpec(32, s) for s in (4, 8, 16, 32))
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         f4, f8, feature = sfp.backbone(x)
@@ -47,7 +48,7 @@ def test_stem_maps_join_their_levels_through_laterals():
 
 def test_stride32_level_is_pooled_stride16_map():
     sfp = SimpleFeaturePyramid(tiny_vit(), 32, scale_factors=(1.0, 0.5), top_block=False).eval()
-    assert sfp.strides == (16, 32)
+    assert [s.stride for s in sfp.output_shapes] == [16, 32]
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         (feature,) = sfp.backbone(x)
@@ -83,13 +84,17 @@ def test_vitdet_b_parameter_counts():
     [
         (tiny_vit(out_indices=(0, 1)), "only stride-16 map"),
         (tiny_vit(patch_size=8), r"strides \(8,\)"),
-        (torch.nn.Conv2d(3, 8, 1), "only stride-16 map"),
         (HybridViT(**TINY_HYBRID, stem_out_indices=(0,)), r"strides \[2\] have no pyramid level"),
     ],
 )
 def test_rejects_unsuitable_backbones(backbone, message):
     with pytest.raises(ValueError, match=message):
         SimpleFeaturePyramid(backbone)
+
+
+def test_rejects_backbone_without_declared_outputs():
+    with pytest.raises(TypeError, match="Conv2d does not declare its outputs"):
+        SimpleFeaturePyramid(torch.nn.Conv2d(3, 8, 1))
 
 
 def test_rejects_unknown_scale_factor():

@@ -12,10 +12,12 @@ from torch import nn
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.adapters.stvit_r import STViTR, middle_dumbbell_roles
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.swin_stvit_r import SemanticBlock
 from densevit.backbones.vit import LAYER_NORM, Block, ViT
 from densevit.config import build, load_config, to_plain
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
+from densevit.models.base import Batch
 from densevit.ops.dumbbell import DumbbellConfig, apply_role, check_roles, dumbbell_roles
 from densevit.ops.semantic_tokens import gather_regions, padding_mask, pooled_rows_valid, semantic_pool
 
@@ -260,7 +262,7 @@ def tiny_stvit(**kwargs) -> STViTR:
 def test_adapter_odd_sizes_through_the_simple_pyramid(pad_mask):
     torch.manual_seed(0)
     adapter = tiny_stvit(pad_mask=pad_mask)
-    assert adapter.out_channels == (64,) and adapter.strides == (16,)
+    assert adapter.output_shapes == (ShapeSpec(64, 16),)
     pyramid = SimpleFeaturePyramid(adapter, out_channels=32)
     for h, w in [(128, 128), (97, 150), (33, 47)]:
         outs = pyramid(torch.randn(1, 3, h, w))
@@ -288,7 +290,7 @@ def test_adapter_backward_reaches_every_parameter_and_checkpointing_matches():
 
 def test_adapter_outputs_at_requested_blocks_and_checks_its_input():
     adapter = tiny_stvit(out_indices=(0, 4, 5))
-    assert adapter.strides == (16, 16, 16)
+    assert [s.stride for s in adapter.output_shapes] == [16, 16, 16]
     assert [o.shape for o in adapter(torch.randn(1, 3, 64, 80))] == [(1, 64, 4, 5)] * 3
     with pytest.raises(ValueError, match="out_indices"):
         tiny_stvit(out_indices=(2,))  # block 2 leaves semantic tokens
@@ -308,7 +310,7 @@ def test_adapter_outputs_at_requested_blocks_and_checks_its_input():
 def test_quickstart_config_learns_on_tiny_data():
     """The quickstart's detector and STViT-R layout, narrowed (ViT 64 wide, 32-wide pyramid and heads) for speed."""
     cfg = load_config("configs/quickstart/mask_rcnn_stvit_r_tiny_demo.py")
-    cfg.model.data_preprocessor.pad_size = 64
+    cfg.data_preprocessor.pad_size = 64
     cfg.model.backbone.backbone.vit.update(embed_dim=64, num_heads=2, img_size=64)
     cfg.model.backbone.out_channels = 32
     cfg.model.update(
@@ -333,12 +335,13 @@ def test_quickstart_config_learns_on_tiny_data():
         images.append(image)
         samples.append(dict(img_shape=(64, 64), boxes=torch.tensor([[x0, y0, x0 + 24, y0 + 28]], dtype=torch.float32),
                             labels=torch.tensor([i]), masks=mask))
-    batch = model.data_preprocessor({"inputs": images, "data_samples": samples}, training=True)
+    batch = build(to_plain(cfg.data_preprocessor))({"inputs": images, "data_samples": samples}, training=True)
+    batch = Batch(batch["inputs"], batch["data_samples"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr)
     losses = []
     model.train()
     for _ in range(6):
-        loss = sum(model(batch["inputs"], batch["data_samples"], mode="loss").values())
+        loss = sum(model.loss(batch).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -15,6 +15,7 @@ from densevit.adapters.vit_comer import (
     convert_vit_comer,
     merged_dw_kernel,
 )
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
 
 TINY_INDEXES = ((0, 0), (1, 1), (2, 2), (3, 3))
@@ -202,7 +203,7 @@ def test_odd_size_250x330_runs():
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 250, 330))
     assert [tuple(o.shape[-2:]) for o in outs] == [(63, 83), (32, 42), (16, 21), (8, 11)]
-    assert model.strides == (4, 8, 16, 32) and model.out_channels == (64,) * 4
+    assert model.output_shapes == tuple(ShapeSpec(64, s) for s in (4, 8, 16, 32))
 
 
 def test_vit_feature_sources_differ_as_documented():

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from densevit.backbones.hybrid_vit import ConvStem, HybridViT
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, ViT
 from densevit.engine.optim import param_groups
 
@@ -34,7 +35,7 @@ def test_stem_stages_halve_the_padded_image_and_project_to_tokens():
 def test_outputs_are_the_chosen_stem_maps_then_the_token_maps():
     torch.manual_seed(0)
     model = HybridViT(**TINY, out_indices=(0, 1), stem_out_indices=(1, 2))
-    assert model.out_channels == (16, 32, 64, 64) and model.strides == (4, 8, 16, 16)
+    assert model.output_shapes == (ShapeSpec(16, 4), ShapeSpec(32, 8), ShapeSpec(64, 16), ShapeSpec(64, 16))
     x = torch.randn(2, 3, 64, 96)
     f4, f8, t0, t1 = model(x)
     assert f4.shape == (2, 16, 16, 24) and f8.shape == (2, 32, 8, 12)
@@ -51,7 +52,7 @@ def test_outputs_are_the_chosen_stem_maps_then_the_token_maps():
 
 def test_without_stem_outputs_it_is_a_vit_with_another_embedding():
     model = HybridViT(**TINY)
-    assert model.out_channels == (64,) and model.strides == (16,)
+    assert model.output_shapes == (ShapeSpec(64, 16),)
     (out,) = model(torch.randn(1, 3, 32, 48))
     assert out.shape == (1, 64, 2, 3)
     assert isinstance(model, ViT) and model.layer_id("patch_embed.stages.0.0.weight") == 0

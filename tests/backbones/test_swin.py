@@ -9,6 +9,7 @@ import pytest
 import torch
 from timm.models.swin_transformer import SwinTransformerBlock as TimmSwinBlock
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.swin import (
     SWIN_SIZES,
     PatchMerging,
@@ -62,12 +63,13 @@ def test_patch_merging_concatenates_two_by_two_neighbours_in_reference_order():
 def test_backbones_keep_strides_and_channels_at_odd_sizes(cls, h, w):
     torch.manual_seed(0)
     model = cls(**TINY_STVIT)
-    assert model.strides == (4, 8, 16, 32) and model.out_channels == (16, 32, 64, 128)
+    assert model.output_shapes == tuple(ShapeSpec(c, s) for c, s in ((16, 4), (32, 8), (64, 16), (128, 32)))
     outs = model(torch.randn(1, 3, h, w))
     sizes = [(math.ceil(h / 4), math.ceil(w / 4))]
     for _ in range(3):
         sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
-    assert [tuple(o.shape[1:]) for o in outs] == [(c, *s) for c, s in zip(model.out_channels, sizes, strict=True)]
+    channels = [spec.channels for spec in model.output_shapes]
+    assert [tuple(o.shape[1:]) for o in outs] == [(c, *s) for c, s in zip(channels, sizes, strict=True)]
 
 
 def test_stvit_r_swin_forward_backward_reaches_every_parameter():
@@ -81,7 +83,7 @@ def test_stvit_r_swin_forward_backward_reaches_every_parameter():
 def test_sizes_are_the_released_ones():
     assert STVIT_R_SWIN_SIZES["small"] == SWIN_SIZES["small"]
     model = SwinSTViTR(**{**STVIT_R_SWIN_SIZES["base"], "depths": (1, 1, 6, 1)})
-    assert model.out_channels == (128, 256, 512, 1024)
+    assert [s.channels for s in model.output_shapes] == [128, 256, 512, 1024]
     with pytest.raises(ValueError, match="roles"):
         SwinSTViTR(**TINY, depths=(1, 1, 4, 1))  # the released unit needs a multiple of 6 blocks
 

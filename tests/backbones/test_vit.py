@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, VITDET_GLOBAL_BLOCKS, VITDET_SIZES, Attention, Block, ViT
 from densevit.backbones.vit_utils import (
     decomposed_rel_pos_bias,
@@ -198,7 +199,7 @@ def test_odd_input_sizes_and_patch_padding():
     x = torch.randn(1, 3, 80, 112)
     outs = model(x)
     assert [tuple(o.shape) for o in outs] == [(1, 64, 5, 7)] * 2
-    assert model.strides == (16, 16) and model.out_channels == (64, 64)
+    assert model.output_shapes == (ShapeSpec(64, 16),) * 2
     # 70 x 100 is not a multiple of the patch: same result as zero-padding the image bottom/right by hand.
     crop = x[:, :, :70, :100]
     padded = F.pad(crop, (0, 12, 0, 10))

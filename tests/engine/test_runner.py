@@ -71,7 +71,7 @@ def test_config_built_in_python_dumps_as_a_loadable_file(trained_tiny):
     cfg = load_config(trained_tiny.config_file)
     assert cfg.model.type == "densevit.models.mask_rcnn.MaskRCNN"
     run = build_runner(cfg, work_dir=trained_tiny.work_dir / "reloaded", train=False)
-    assert type(run.model).__name__ == "MaskRCNN" and "MaskRCNN" in run.cfg.pretty_text
+    assert type(run.model.model).__name__ == "MaskRCNN" and "MaskRCNN" in run.cfg.pretty_text
 
 
 def test_two_process_cpu_training_keeps_ranks_in_sync(trained_tiny, tmp_path):

@@ -34,7 +34,8 @@ FEATURE_SOURCES = {"vit_tokens": vit_tokens, "hybrid_vit": hybrid_vit_maps, **ti
 def test_forward_backward_on_every_feature_source(source):
     torch.manual_seed(0)
     backbone = FEATURE_SOURCES[source]()
-    head = DPTHead(backbone.out_channels, backbone.strides, **SMALL_HEAD, min_depth=0.5, max_depth=8.0)
+    channels, strides = zip(*((s.channels, s.stride) for s in backbone.output_shapes), strict=True)
+    head = DPTHead(channels, strides, **SMALL_HEAD, min_depth=0.5, max_depth=8.0)
     x = torch.randn(2, 3, 64, 96)
     depth = head(backbone(x), x.shape[-2:])
     assert depth.shape == (2, 1, 64, 96)

@@ -9,6 +9,7 @@ from torch import nn
 
 from densevit.heads.seg_heads import FCNHead, MLPHead
 from densevit.heads.uper import UPerHead
+from densevit.models.base import Batch
 from densevit.models.segmentor import Segmentor
 
 NUM_CLASSES = 5
@@ -60,7 +61,7 @@ ADAPTERS = tiny_pyramids(32, top_level=False)
 def test_upernet_forward_backward_on_adapter(name):
     torch.manual_seed(0)
     adapter = ADAPTERS[name]()
-    strides = dict(zip(adapter.strides, adapter.out_channels, strict=True))
+    strides = {s.stride: s.channels for s in adapter.output_shapes}
     channels = tuple(strides[s] for s in (4, 8, 16, 32))
     model = Segmentor(
         backbone=adapter,
@@ -69,8 +70,8 @@ def test_upernet_forward_backward_on_adapter(name):
     )
     images = torch.randn(2, 3, 64, 64)
     samples = [{"gt_sem_seg": torch.randint(0, NUM_CLASSES, (64, 64))} for _ in range(2)]
-    assert model(images, mode="tensor").shape == (2, NUM_CLASSES, 16, 16)
-    losses = model(images, samples, mode="loss")
+    assert model(images).shape == (2, NUM_CLASSES, 16, 16)
+    losses = model.loss(Batch(images, samples))
     assert set(losses) == {"loss_seg", "loss_aux", "acc_seg"}
     (losses["loss_seg"] + losses["loss_aux"]).backward()
     first = next(p for p in adapter.parameters() if p.requires_grad)
@@ -89,7 +90,7 @@ def test_segmentor_learns_a_fixed_batch():
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(20):
-        loss = model(images, samples, mode="loss")["loss_seg"]
+        loss = model.loss(Batch(images, samples))["loss_seg"]
         losses.append(loss.item())
         optimizer.zero_grad()
         loss.backward()

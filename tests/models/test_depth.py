@@ -11,20 +11,21 @@ import torch
 from densevit.backbones.vit import ViT
 from densevit.config import build, load_config, to_plain
 from densevit.engine.data import DataPreprocessor, collate
+from densevit.engine.model import RunnerModel
 from densevit.models.depth import DepthEstimator, depth_to_original, flip_within
 from densevit.vis.depth import depth_colors, depth_to_png16, draw_depth
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tiny_model(**kwargs) -> DepthEstimator:
+def tiny_model(**kwargs) -> RunnerModel:
     torch.manual_seed(0)
     backbone = ViT(embed_dim=64, depth=4, num_heads=2, img_size=64, out_indices=(0, 1, 2, 3))
-    return DepthEstimator(backbone=backbone, reassemble_channels=(8, 16, 32, 64), features=16, min_depth=0.1,
-                          max_depth=10.0, data_preprocessor=DataPreprocessor(size_divisor=32), **kwargs)
+    return RunnerModel(DepthEstimator(backbone=backbone, reassemble_channels=(8, 16, 32, 64), features=16,
+                                      min_depth=0.1, max_depth=10.0, **kwargs), DataPreprocessor(size_divisor=32))
 
 
-def batch(model: DepthEstimator, shapes=((40, 56), (64, 48)), seed: int = 0) -> dict:
+def batch(model: RunnerModel, shapes=((40, 56), (64, 48)), seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     items = []
     for i, (h, w) in enumerate(shapes):
@@ -84,7 +85,7 @@ def test_flip_test_averages_with_the_mirrored_image():
     with torch.no_grad():
         plain = model(**data, mode="predict")
         both = flipped_model(**data, mode="predict")
-        mirrored = model.predict_depth(data["inputs"].flip(-1)).flip(-1)
+        mirrored = model(data["inputs"].flip(-1)).flip(-1)
     for i in range(2):
         torch.testing.assert_close(both[i]["depth"], 0.5 * (plain[i]["depth"] + mirrored[i]), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(both[0]["depth"], plain[0]["depth"], atol=1e-3)
@@ -94,7 +95,7 @@ def test_test_size_runs_at_that_size_and_returns_the_original_resolution():
     model = tiny_model(test_size=(32, 32)).eval()
     data = batch(model)
     seen = []
-    model.backbone.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[-2:])))
+    model.model.backbone.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[-2:])))
     with torch.no_grad():
         preds = model(**data, mode="predict")
     assert seen == [(32, 32)]

@@ -13,6 +13,7 @@ from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetw
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 from densevit.engine.data import DataPreprocessor
+from densevit.engine.model import RunnerModel
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.mask_rcnn import (
     CASCADE_REG_WEIGHTS,
@@ -36,12 +37,11 @@ WIDTH = 32
 PYRAMIDS = tiny_pyramids(WIDTH)
 
 
-def tiny_mask_rcnn(name: str, cascade: bool = False, **kwargs) -> MaskRCNN:
+def tiny_mask_rcnn(name: str, cascade: bool = False, **kwargs) -> RunnerModel:
     torch.manual_seed(0)
-    return MaskRCNN(
+    return RunnerModel(MaskRCNN(
         backbone=PYRAMIDS[name](),
         num_classes=NUM_CLASSES,
-        data_preprocessor=DataPreprocessor(),
         anchor_sizes=(8, 16, 32, 64, 128),
         box_batch_size_per_image=32,
         rpn_post_nms_top_n_train=100,
@@ -54,7 +54,7 @@ def tiny_mask_rcnn(name: str, cascade: bool = False, **kwargs) -> MaskRCNN:
         mask_predictor_module=mask_predictor(WIDTH, WIDTH, NUM_CLASSES),
         cascade=cascade,
         **kwargs,
-    )
+    ), DataPreprocessor())
 
 
 def _image_with_squares(h: int, w: int, boxes: list[tuple[int, int, int, int]], labels: list[int]) -> dict:
@@ -69,7 +69,7 @@ def _image_with_squares(h: int, w: int, boxes: list[tuple[int, int, int, int]], 
     return {"inputs": image, "data_samples": sample}
 
 
-def _train_batch(model: MaskRCNN) -> dict:
+def _train_batch(model: RunnerModel) -> dict:
     """Two images, one and two squares, padded to one 96x96 batch."""
     items = [_image_with_squares(64, 64, [(8, 10, 40, 44)], [0]),
              _image_with_squares(80, 96, [(4, 4, 30, 26), (50, 30, 90, 76)], [2, 1])]
@@ -93,7 +93,7 @@ def test_losses_reach_every_parameter(name):
     sum(losses.values()).backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert no_grad == []
-    backbone_grads = [p.grad.abs().sum().item() for p in model.backbone.parameters() if p.requires_grad]
+    backbone_grads = [p.grad.abs().sum().item() for p in model.model.backbone.parameters() if p.requires_grad]
     assert all(math.isfinite(g) for g in backbone_grads) and sum(backbone_grads) > 0
 
 
@@ -128,7 +128,7 @@ CASCADE_PYRAMID = "vit+simple_pyramid"  # for the checks of the RoI heads alone
 @pytest.mark.parametrize("name", sorted(PYRAMIDS))
 def test_cascade_losses_per_stage_reach_every_parameter(name):
     model = tiny_mask_rcnn(name, cascade=True).train()
-    stages = model.roi_heads.stages
+    stages = model.model.roi_heads.stages
     assert len(stages) == 3
     assert [s.proposal_matcher.high_threshold for s in stages] == [0.5, 0.6, 0.7]
     assert [s.box_coder.weights for s in stages] == list(CASCADE_REG_WEIGHTS)
@@ -190,8 +190,8 @@ def _decode_by_hand(deltas: torch.Tensor, boxes: torch.Tensor, weights, height: 
 
 def _record_stages(model: MaskRCNN) -> list[dict]:
     """Hooks that record each stage's input boxes, class logits and box deltas."""
-    seen: list[dict] = [{} for _ in model.roi_heads.stages]
-    for k, stage in enumerate(model.roi_heads.stages):
+    seen: list[dict] = [{} for _ in model.model.roi_heads.stages]
+    for k, stage in enumerate(model.model.roi_heads.stages):
         stage.box_roi_pool.register_forward_pre_hook(
             lambda m, args, k=k: seen[k].update(proposals=list(args[1])))
         stage.box_predictor.register_forward_hook(
@@ -277,7 +277,7 @@ def test_cascade_training_lowers_the_loss():
 
 def test_cascade_needs_class_agnostic_boxes_and_matching_stage_settings():
     model = tiny_mask_rcnn(CASCADE_PYRAMID, cascade=True).train()
-    for stage in model.roi_heads.stages:
+    for stage in model.model.roi_heads.stages:
         stage.box_predictor = box_predictor(64, NUM_CLASSES)  # class-specific
     with pytest.raises(ValueError, match="class-agnostic"):
         model(**_train_batch(model), mode="loss")

@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from densevit.backbones.interface import ShapeSpec
 from densevit.config import build, load_config, to_plain
 from densevit.datasets.demo import generate_demo_dataset
 from densevit.engine.data import collate
 from densevit.heads.seg_heads import FCNHead, MLPHead
 from densevit.heads.uper import UPerHead
+from densevit.models.base import Batch
 from densevit.models.segmentor import Segmentor, seg_cross_entropy, slide_inference
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
 
@@ -25,8 +27,7 @@ NUM_CLASSES = 4
 class PixelAdapter(nn.Module):
     """The image itself as a stride-1 'feature map' (adapter interface)."""
 
-    out_channels = (3,)
-    strides = (1,)
+    output_shapes = (ShapeSpec(3, 1),)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [x]
@@ -68,7 +69,7 @@ def test_predict_returns_labels_in_original_coordinates():
     gt = torch.full((2, 64, 64), 255, dtype=torch.long)
     samples = [{"img_shape": (40, 56), "ori_shape": (80, 112), "gt_sem_seg": gt[0]},
                {"img_shape": (64, 64), "ori_shape": (64, 64), "gt_sem_seg": gt[1]}]
-    out = model(inputs, samples, mode="predict")
+    out = model.predict(Batch(inputs, samples))
     assert out[0]["sem_seg"].shape == (80, 112) and out[0]["sem_seg"].dtype == torch.long
     assert out[0]["gt_sem_seg"].shape == (40, 56)  # batch padding removed
     assert out[1]["sem_seg"].shape == (64, 64)
@@ -107,7 +108,8 @@ def test_losses_ignore_label_and_class_weight():
 
 
 def test_segmentor_checks_its_parts():
-    with pytest.raises(ValueError, match=r"no level with stride \[4, 8, 16, 32\]; its strides are \(1,\)"):
+    missing = r"no level with stride \[4, 8, 16, 32\]; the backbone's levels have strides \(1,\)"
+    with pytest.raises(ValueError, match=missing):
         Segmentor(backbone=PixelAdapter(), decode_head=MLPHead((3,), 2))
     with pytest.raises(ValueError, match=r"decode_head expects input channels \(5,\)"):
         Segmentor(backbone=PixelAdapter(), decode_head=MLPHead((5,), 2), decode_strides=(1,))
@@ -158,12 +160,12 @@ def test_quickstart_config_runs_on_demo_data(tmp_path):
     val_set = build(to_plain(cfg.val_dataloader.dataset), "val_dataloader.dataset")
     evaluator = build(to_plain(cfg.val_evaluator), "val_evaluator")
     evaluator.print_fn = None
-    batch = model.data_preprocessor(collate([train_set[0], train_set[1]]), True)
-    losses = model(**batch, mode="loss")
+    preprocess = build(to_plain(cfg.data_preprocessor), "data_preprocessor")
+    losses = model.loss(Batch(*preprocess(collate([train_set[0], train_set[1]]), True).values()))
     (losses["loss_seg"] + losses["loss_aux"]).backward()
     model.eval()
     with torch.no_grad():
-        preds = model(**model.data_preprocessor(collate([val_set[0], val_set[1]]), False), mode="predict")
+        preds = model.predict(Batch(*preprocess(collate([val_set[0], val_set[1]]), False).values()))
     assert preds[0]["sem_seg"].shape == (64, 64) == preds[0]["gt_sem_seg"].shape
     metrics = evaluator.compute([evaluator.process(p) for p in preds])
     assert set(metrics) == {"aAcc", "mIoU", "mAcc"} and 0.0 <= metrics["aAcc"] <= 100.0

@@ -1,0 +1,35 @@
+"""The task-model shape: a plain ``nn.Module`` with ``loss(batch)`` and ``predict(batch)``.
+
+Task models never see a config or the training framework: ``densevit.engine.model.RunnerModel`` adapts any of
+them to mmengine's Runner (data preprocessing, the ``mode`` dispatch), as ``MetricAdapter`` does for evaluators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from torch import Tensor
+
+__all__ = ["Batch", "TaskModel"]
+
+
+@dataclass
+class Batch:
+    """A preprocessed batch: normalised images padded to one size, and one sample dict per image."""
+
+    inputs: Tensor  # [B, 3, H, W], zero-padded bottom/right
+    samples: list[dict]  # per image: metadata (img_shape, ori_shape, scale_factor, ...) and training targets
+
+
+@runtime_checkable
+class TaskModel(Protocol):
+    """What every task model offers; ``forward(inputs)`` is the raw network (tensors in, tensors out)."""
+
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        """Losses (every key starting with ``loss`` is summed by the trainer) and logged scalars."""
+        ...
+
+    def predict(self, batch: Batch) -> list[dict]:
+        """Per image: its sample dict plus the predictions, in the original image's coordinates."""
+        ...
