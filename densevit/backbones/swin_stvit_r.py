@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
@@ -126,8 +125,8 @@ class DumbbellStage(nn.Module):
 class SwinSTViTR(SwinTransformer):
     """Swin with the STViT-R conv stem and a dumbbell stage (stage 3 by default); outputs as ``SwinTransformer``.
 
-    ``pretrained`` loads the released detection checkpoints (mmdet, ``backbone.`` keys) with no missing or
-    unexpected keys, or the released ImageNet STViT-R-Swin checkpoints as an initialisation (non-strict).
+    ``densevit.checkpoint.load_weights`` loads the released detection checkpoints (mmdet, ``backbone.`` keys) with
+    no missing or unexpected keys, or the released ImageNet STViT-R-Swin checkpoints (their output norms are new).
     """
 
     def __init__(
@@ -153,7 +152,6 @@ class SwinSTViTR(SwinTransformer):
         recover_kernel: int = 27,
         layer_scale_init: float = 1e-5,
         pad_mask: str = "released",
-        pretrained: str | Path | None = None,
     ) -> None:
         stage = partial(DumbbellStage, roles=roles, pooled=pooled, init_kernel=init_kernel,
                         refine_kernel=refine_kernel, recover_kernel=recover_kernel,
@@ -162,7 +160,7 @@ class SwinSTViTR(SwinTransformer):
             embed_dim=embed_dim, depths=depths, num_heads=num_heads, window_size=window_size, mlp_ratio=mlp_ratio,
             qkv_bias=qkv_bias, drop_path_rate=drop_path_rate, in_chans=in_chans, norm_layer=norm_layer,
             act_layer=act_layer, out_indices=out_indices, use_act_checkpoint=use_act_checkpoint,
-            stem=ConvStem(in_chans, embed_dim), stage_types={dumbbell_stage: stage}, pretrained=pretrained,
+            stem=ConvStem(in_chans, embed_dim), stage_types={dumbbell_stage: stage},
         )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +26,6 @@ from densevit.backbones.vit_utils import (
     window_partition,
     window_unpartition,
 )
-from densevit.checkpoint import convert_timm_vit, load_pretrained
 
 # Pre-norm LayerNorm of timm / ViTDet ViTs.
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
@@ -154,7 +152,12 @@ class ViT(nn.Module):
     ``pretrain_img_size`` (default ``img_size``) sizes the absolute position table, ``img_size`` the
     relative-position tables of global blocks; ViTDet uses 224 and 1024. Any input size works: the image is
     zero-padded bottom/right to a multiple of the patch and the position grid is resized to the token grid.
+    Pretrained weights load after construction: ``densevit.checkpoint.load_weights(vit, path)`` (timm, DeiT,
+    MAE or DINOv2 files by default), or a config's ``pretrained``.
     """
+
+    # Layout that ``densevit.checkpoint.load_weights`` assumes for a file given without a converter.
+    default_converter: ClassVar[str] = "timm"
 
     def __init__(
         self,
@@ -176,7 +179,6 @@ class ViT(nn.Module):
         layer_scale_init: float | None = None,
         use_act_checkpoint: bool = False,
         out_indices: Sequence[int] = (-1,),
-        pretrained: str | Path | None = None,
         pretrain_img_size: int | None = None,
     ) -> None:
         super().__init__()
@@ -223,13 +225,6 @@ class ViT(nn.Module):
         )
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.apply(_init_weights)
-        if pretrained is not None:
-            load_pretrained(
-                self,
-                pretrained,
-                convert=partial(convert_timm_vit, patch_size=patch_size),
-                expected_missing=("rel_pos_", "ls1.gamma", "ls2.gamma"),
-            )
 
     def embed(self, x: Tensor) -> Tensor:
         """Patch embedding plus resized absolute positions: x [B, 3, H, W] -> [B, h, w, C]."""
