@@ -8,10 +8,8 @@ patch merging zero-pad bottom/right as the reference does (padded tokens are not
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +19,6 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import window_partition, window_unpartition
-from densevit.checkpoint import load_pretrained
 
 __all__ = [
     "SWIN_SIZES",
@@ -31,12 +28,9 @@ __all__ = [
     "SwinStage",
     "SwinTransformer",
     "WindowAttention",
-    "convert_swin_checkpoint",
     "relative_position_index",
     "shifted_window_mask",
 ]
-
-logger = logging.getLogger(__name__)
 
 # Logit added between tokens of different regions of a shifted window (the reference's value).
 SHIFT_MASK_VALUE = -100.0
@@ -230,9 +224,11 @@ class SwinTransformer(nn.Module):
 
     ``stem`` replaces the patch embedding (it must map [B, 3, H, W] to [B, H/4, W/4, embed_dim]) and
     ``stage_types`` replaces stages by index with modules built from SwinStage's keyword arguments; STViT-R
-    uses both (``densevit.backbones.swin_stvit_r``). ``pretrained`` loads mmdet detection checkpoints (keys
-    under ``backbone.``) or ImageNet classification checkpoints (``convert_swin_checkpoint``).
+    uses both (``densevit.backbones.swin_stvit_r``). ``densevit.checkpoint.load_weights`` loads mmdet detection
+    checkpoints (keys under ``backbone.``) or ImageNet classification checkpoints into it (converter ``swin``).
     """
+
+    default_converter: ClassVar[str] = "swin"
 
     def __init__(
         self,
@@ -252,7 +248,6 @@ class SwinTransformer(nn.Module):
         use_act_checkpoint: bool = False,
         stem: nn.Module | None = None,
         stage_types: Mapping[int, StageType] | None = None,
-        pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
         num_stages = len(depths)
@@ -293,9 +288,6 @@ class SwinTransformer(nn.Module):
             self.add_module(f"norm{i}", norm_layer(self.num_features[i]))
         # Every linear layer, those of replacement stages too (the reference's init_weights does the same).
         self.apply(_init_weights)
-        if pretrained is not None:
-            load_pretrained(self, pretrained, convert=convert_swin_checkpoint,
-                            expected_missing=tuple(f"norm{i}." for i in outs))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> normalised [B, C_i, H / s_i, W / s_i] maps for the stages in ``out_indices``."""
@@ -306,32 +298,6 @@ class SwinTransformer(nn.Module):
             if i in self.out_indices:
                 outs.append(getattr(self, f"norm{i}")(out).permute(0, 3, 1, 2))
         return outs
-
-
-# --- checkpoints ---------------------------------------------------------------------------------------------
-
-# Buffers the reference stores but densevit derives from the window size.
-_DERIVED = ("relative_position_index", "attn_mask")
-# Classification-only entries (final norm, head).
-_CLASSIFIER = ("head.", "norm.")
-
-
-def convert_swin_checkpoint(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """mmdet detection (``backbone.*``) or classification Swin / STViT-R weights -> ``SwinTransformer`` keys.
-
-    Detection checkpoints keep only their ``backbone.`` entries (necks and heads are mmdet's, not densevit's);
-    the derived buffers ``relative_position_index`` / ``attn_mask`` and a classifier's ``head`` / ``norm`` are
-    dropped. Everything else keeps its name.
-    """
-    if any(k.startswith("backbone.") for k in state_dict):
-        dropped = sum(not k.startswith("backbone.") for k in state_dict)
-        if dropped:
-            logger.info("Swin checkpoint: %d neck/head entries are not backbone weights (not loaded)", dropped)
-        state_dict = {k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")}
-    return {
-        k: v for k, v in state_dict.items()
-        if k.rsplit(".", 1)[-1] not in _DERIVED and not k.startswith(_CLASSIFIER)
-    }
 
 
 # --- sizes ---------------------------------------------------------------------------------------------------
