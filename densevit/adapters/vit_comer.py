@@ -34,8 +34,8 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
-from densevit.backbones.vit_utils import window_partition, window_unpartition
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "MRFP",
@@ -327,27 +327,6 @@ class Interaction(nn.Module):
         return c
 
 
-# --- windowed ViT blocks as ViT-CoMer runs them ------------------------------------------------------------
-
-
-def window_block_zero_qkv(block: nn.Module, x: Tensor) -> Tensor:
-    """A windowed ViT block with ViT-CoMer's padding: q, k and v are zero-padded *after* the projection.
-
-    Padded keys then have logit 0 and value 0 (they are not masked), whereas ViTDet pads the normalised tokens,
-    whose keys and values are the projection biases. x: [B, h, w, C] -> [B, h, w, C].
-    """
-    attn, ws = block.attn, block.window_size
-    if attn.use_rel_pos:
-        raise ValueError("window_block_zero_qkv: ViT-CoMer's windowed blocks have no relative positions")
-    h, w = x.shape[1:3]
-    windows, pad_hw = window_partition(attn.qkv(block.norm1(x)), ws)  # [B * nW, ws, ws, 3C]
-    n = windows.shape[0]
-    q, k, v = windows.reshape(n, ws * ws, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-    y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, ws, ws, -1)
-    x = x + block.drop_path(block.ls1(attn.proj(window_unpartition(y, ws, pad_hw, (h, w)))))
-    return x + block.drop_path(block.ls2(block.mlp(block.norm2(x))))
-
-
 # --- the adapter -------------------------------------------------------------------------------------------
 
 def _init_adapter_weights(module: nn.Module) -> None:
@@ -485,17 +464,11 @@ class ViTCoMer(nn.Module):
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
 
-    def _run_block(self, block: nn.Module, x: Tensor) -> Tensor:
-        h, w = x.shape[1:3]
-        ws = getattr(block, "window_size", 0)
-        if self.zero_pad_qkv and ws > 0 and (h % ws or w % ws):
-            return self._checkpointed(partial(window_block_zero_qkv, block), x)
-        return self._checkpointed(block, x)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> [B, D, ceil(H / s), ceil(W / s)] maps for s = 4, 8, 16, 32."""
         in_h, in_w = x.shape[-2:]
-        x = F.pad(x, (0, (-in_w) % 32, 0, (-in_h) % 32))
+        x = pad_to_multiple(x, 32)
         c1, c2, c3, c4 = self.spm(x)  # [B, h_s, w_s, D]
         c = merge_levels([c2 + self.level_embed[0], c3 + self.level_embed[1], c4 + self.level_embed[2]])
         x = self.backbone.embed(x)  # [B, h, w, D], stride 16
@@ -506,7 +479,7 @@ class ViTCoMer(nn.Module):
         for interaction, (first, last) in zip(self.interactions, self.interaction_indexes, strict=True):
             x, c = self._checkpointed(interaction.inject, x, c, levels, ref)
             for block in self.backbone.blocks[first:last + 1]:
-                x = self._run_block(block, x)
+                x = self._checkpointed(partial(block, zero_pad_qkv=self.zero_pad_qkv), x)
             c = self._checkpointed(interaction.extract, x, c, levels, ref)
             vit_maps.append(x)
 

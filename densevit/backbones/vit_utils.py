@@ -14,7 +14,6 @@ from torch import Tensor
 from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
-    "add_decomposed_rel_pos",
     "decomposed_rel_pos_bias",
     "get_rel_pos",
     "resize_abs_pos",
@@ -86,21 +85,6 @@ def decomposed_rel_pos_bias(
     bias_w = torch.einsum("...hwc,wkc->...hwk", grid_q, r_w.to(q.dtype))  # [..., q_h, q_w, k_w]
     bias = bias_h[..., :, None] + bias_w[..., None, :]  # [..., q_h, q_w, k_h, k_w]
     return bias.reshape(*lead, q_h * q_w, k_h * k_w)
-
-
-def add_decomposed_rel_pos(
-    attn: Tensor,
-    q: Tensor,
-    rel_pos_h: Tensor,
-    rel_pos_w: Tensor,
-    q_size: tuple[int, int],
-    k_size: tuple[int, int],
-) -> Tensor:
-    """Add the decomposed relative-position bias to attention logits.
-
-    attn: [..., q_h * q_w, k_h * k_w], q: [..., q_h * q_w, D] -> [..., q_h * q_w, k_h * k_w].
-    """
-    return attn + decomposed_rel_pos_bias(q, rel_pos_h, rel_pos_w, q_size, k_size)
 
 
 def resize_abs_pos(abs_pos: Tensor, hw: tuple[int, int], has_cls_token: bool = True) -> Tensor:

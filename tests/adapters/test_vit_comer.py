@@ -13,7 +13,6 @@ from densevit.adapters.vit_comer import (
     ViTCoMer,
     build_vit_comer,
     merged_dw_kernel,
-    window_block_zero_qkv,
 )
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
@@ -242,7 +241,7 @@ def test_windowed_blocks_pad_qkv_with_zeros():
             out[0, i:i + 3, j:j + 3] = (attn @ v).transpose(0, 1).reshape(3, 3, 64)
     y = x + block.ls1(block.attn.proj(out[:, :4, :5]))
     expected = y + block.ls2(block.mlp(block.norm2(y)))
-    torch.testing.assert_close(window_block_zero_qkv(block, x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(block(x, zero_pad_qkv=True), expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(block(x), expected, atol=1e-4)  # ViTDet's padding differs
 
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 from timm.models.swin_transformer import SwinTransformerBlock as TimmSwinBlock
 
-from densevit.adapters.stvit_r import DumbbellConfig, SemanticBlock, apply_role
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.swin import (
     SWIN_SIZES,
@@ -18,9 +17,10 @@ from densevit.backbones.swin import (
     SwinTransformer,
     shifted_window_mask,
 )
-from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SwinSTViTR
+from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SemanticBlock, SwinSTViTR
 from densevit.checkpoint import convert_swin_checkpoint, load_weights
 from densevit.flops import flop_counter
+from densevit.ops.dumbbell import DumbbellConfig, apply_role
 
 TINY = dict(embed_dim=16, num_heads=(1, 2, 4, 8), window_size=7)
 # The released stage-3 layout needs 18 blocks (units start at blocks 0, 6 and 12).
