@@ -164,6 +164,9 @@ def dark_udp_decode(heatmaps: Tensor, kernel: int = 11) -> tuple[Tensor, Tensor]
     if heatmaps.dim() < 3:
         raise ValueError(f"dark_udp_decode: expected heatmaps [..., K, h, w], found shape {list(heatmaps.shape)}")
     lead, (h, w) = heatmaps.shape[:-2], heatmaps.shape[-2:]
+    if min(h, w) <= kernel // 2:
+        raise ValueError(f"dark_udp_decode: heatmaps of {h}x{w} are too small for the {kernel}x{kernel} blur "
+                         f"(the reflected border needs more than {kernel // 2} pixels per side)")
     maps = heatmaps.detach().float().reshape(-1, h, w)
     coords, maxvals = heatmap_maxima(maps)
     logs = F.pad(_blur(maps, kernel).clamp(1e-3, 50).log()[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]

@@ -129,10 +129,12 @@ def test_udp_flip_is_exact_on_heatmaps():
 
 
 def test_heatmap_maxima_marks_empty_maps():
-    maps = torch.zeros(2, 4, 5)
+    maps = torch.zeros(2, 16, 12)
     maps[0, 2, 3] = 0.5
     coords, maxvals = heatmap_maxima(maps)
     torch.testing.assert_close(coords, torch.tensor([[3.0, 2.0], [-1.0, -1.0]]))
     torch.testing.assert_close(maxvals, torch.tensor([0.5, 0.0]))
     refined, _ = dark_udp_decode(maps)
     torch.testing.assert_close(refined[1], torch.tensor([-1.0, -1.0]))
+    with pytest.raises(ValueError, match="too small"):
+        dark_udp_decode(maps[:, :4, :5])
