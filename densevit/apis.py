@@ -20,7 +20,7 @@ from mmengine.config import Config
 from torch import nn
 
 from densevit.config import build, load_config, resolve_type, to_plain
-from densevit.datasets.coco import read_image
+from densevit.datasets.io import read_image
 from densevit.datasets.transforms import apply_instance_transforms
 from densevit.engine.data import collate
 from densevit.engine.model import RunnerModel
