@@ -1,9 +1,9 @@
 import json
 
 import pytest
+from paths import COCO_PERSON_MINI
 
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS, KeypointInfo, flip_pairs_from_names, from_coco_category
-from tests.paths import COCO_PERSON_MINI
 
 
 def test_coco_keypoints_match_the_coco_file_and_cocoeval():
