@@ -35,6 +35,7 @@ from torch.utils.checkpoint import checkpoint
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "MRFP",
@@ -469,7 +470,7 @@ class ViTCoMer(nn.Module):
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> [B, D, ceil(H / s), ceil(W / s)] maps for s = 4, 8, 16, 32."""
         in_h, in_w = x.shape[-2:]
-        x = F.pad(x, (0, (-in_w) % 32, 0, (-in_h) % 32))
+        x = pad_to_multiple(x, 32)
         c1, c2, c3, c4 = self.spm(x)  # [B, h_s, w_s, D]
         c = merge_levels([c2 + self.level_embed[0], c3 + self.level_embed[1], c4 + self.level_embed[2]])
         x = self.backbone.embed(x)  # [B, h, w, D], stride 16
