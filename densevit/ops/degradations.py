@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["cubic", "gaussian_blur", "imresize", "resize_contributions", "test_noise"]
+__all__ = ["add_gaussian_noise", "cubic", "gaussian_blur", "imresize", "resize_contributions", "test_noise"]
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -82,20 +82,26 @@ def imresize(img: np.ndarray, scale: float, antialias: bool = True) -> np.ndarra
     return out
 
 
+def add_gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.RandomState) -> np.ndarray:
+    """float [H, W, C] image in [0, 1] -> float32 copy + N(0, (sigma / 255)^2) from ``rng``, unclipped.
+
+    The float64 noise is added in place to a float32 copy, so the sum is rounded to float32 as in Restormer's test.
+    """
+    noisy = image.astype(np.float32)  # a copy
+    noisy += rng.normal(0.0, sigma / 255.0, noisy.shape)
+    return noisy
+
+
 def test_noise(clean: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     """Restormer's Gaussian colour-denoising test input: uint8 RGB [H, W, 3] -> float32 [H, W, 3] in about [0, 1].
 
-    The image is float32(clean) / 255 plus ``np.random.seed(seed); np.random.normal(0, sigma / 255, shape)`` added
-    in place (so the sum is float32), unclipped. The realisation is part of the benchmark: the same seed on the
-    BGR array (SwinIR) gives other noise.
+    float32(clean) / 255 plus what ``np.random.seed(seed); np.random.normal(0, sigma / 255, shape)`` draws,
+    unclipped. The realisation is part of the benchmark: the same seed on the BGR array (SwinIR) gives other noise.
     """
     if clean.dtype != np.uint8:
         raise TypeError(f"test_noise: expected the clean uint8 image, found {clean.dtype}")
-    noisy = clean.astype(np.float32) / 255.0
-    # RandomState(seed).normal draws what np.random.seed(seed); np.random.normal draws, without touching the
-    # global generator.
-    noisy += np.random.RandomState(seed).normal(0.0, sigma / 255.0, noisy.shape)
-    return noisy
+    # RandomState(seed) draws what the seeded global generator draws, without touching it.
+    return add_gaussian_noise(clean.astype(np.float32) / 255.0, sigma, np.random.RandomState(seed))
 
 
 test_noise.__test__ = False  # a function, not a pytest test
