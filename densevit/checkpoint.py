@@ -1,17 +1,27 @@
-"""Safe checkpoint loading and conversion of public ViT / ViTDet weights to densevit names.
+"""Safe checkpoint reading, the converters of public weight layouts, and the one way to load weights into a module.
+
+``load_weights(module, path, converter)`` loads a file into an already-built module after converting its keys
+with a converter from ``CONVERTERS`` (or the module's ``default_converter``), and reports the keys it loaded,
+those the file's layout does not have (new in the dense model, left at init), and the missing / unexpected /
+mis-shaped ones. A config's ``pretrained`` calls it after building its component (``densevit.config.build``).
 
 Nothing here can run code from a checkpoint: PyTorch files load with ``weights_only=True``, detectron2
 ``.pkl`` files go through a restricted unpickler that only rebuilds numpy arrays and plain containers, and
 ``.safetensors`` files hold no code at all.
 
-Converted names (what the converters return):
+Layouts (``CONVERTERS`` names -> the module they fill):
 
-* ``convert_timm_vit`` / ``convert_dinov2``: the keys of ``densevit.backbones.vit.ViT``
+* ``timm`` / ``mae`` / ``dinov2``: timm-style ViT weights (DeiT, AugReg, MAE, DINOv2) -> ``ViT``
   (``patch_embed.proj.*``, ``pos_embed`` with one class slot,
-  ``blocks.N.{norm1,attn.qkv,attn.proj,ls1.gamma,norm2,mlp.fc1,mlp.fc2,ls2.gamma}``).
-* ``convert_detectron2_vitdet``: the keys of ``densevit.adapters.simple_pyramid.SimpleFeaturePyramid``
-  (``backbone.*`` for the ViT it holds, ``simfp_2..simfp_5.*`` for the pyramid) plus detectron2's head keys
-  (``proposal_generator.*``, ``roi_heads.*``) unchanged, for the task model to map.
+  ``blocks.N.{norm1,attn.qkv,attn.proj,ls1.gamma,norm2,mlp.fc1,mlp.fc2,ls2.gamma}``);
+  ``hybrid_vit``: the same files -> ``HybridViT`` (blocks and positions; the convolutional stem starts fresh).
+* ``detectron2``: detectron2 ViTDet model files -> ``SimpleFeaturePyramid`` (``backbone.*`` for its ViT,
+  ``simfp_2..simfp_5.*``), detectron2's head keys (``proposal_generator.*``, ``roi_heads.*``) unchanged.
+* ``vit_comer``: official ViT-CoMer backbones / detectors / segmentors, or ViT-only weights -> ``ViTCoMer``.
+* ``swin``: mmdet Swin and released STViT-R-Swin detectors, or ImageNet Swin weights -> ``SwinTransformer``,
+  ``SwinSTViTR``.
+* ``timm_features``: a timm classification model's weights -> ``TimmBackbone`` (timm's feature wrapper).
+* ``densevit``: densevit's own names (a file written by ``tools/convert_checkpoint.py`` or a training run).
 """
 
 from __future__ import annotations
@@ -20,8 +30,10 @@ import codecs
 import logging
 import math
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +44,17 @@ from torch import Tensor, nn
 
 __all__ = [
     "CONVERTERS",
+    "Converter",
+    "LoadReport",
     "convert_detectron2_vitdet",
     "convert_dinov2",
+    "convert_swin_checkpoint",
+    "convert_timm_features",
     "convert_timm_vit",
-    "load_pretrained",
+    "convert_vit_comer",
+    "get_converter",
     "load_state_dict_file",
+    "load_weights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -157,7 +175,7 @@ def load_state_dict_file(path: str | Path) -> StateDict:
     return out
 
 
-# --- converters ----------------------------------------------------------------------------------
+# --- converters: pure functions on state dicts ---------------------------------------------------------------
 
 # Classification / pretraining-only entries: dense models have no class token, final norm or head.
 _UNUSED_KEYS = ("cls_token", "dist_token", "mask_token")
@@ -233,51 +251,283 @@ def convert_detectron2_vitdet(state_dict: Mapping[str, Tensor]) -> StateDict:
     return out
 
 
-CONVERTERS: dict[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
-    "timm": convert_timm_vit,
-    "mae": convert_timm_vit,
-    "dinov2": convert_dinov2,
-    "detectron2": convert_detectron2_vitdet,
+def _backbone_entries(state_dict: Mapping[str, Tensor], layout: str) -> Mapping[str, Tensor]:
+    """A full detector / segmentor state dict -> its ``backbone.*`` entries without the prefix; others as given."""
+    if not any(k.startswith("backbone.") for k in state_dict):
+        return state_dict
+    dropped = sum(not k.startswith("backbone.") for k in state_dict)
+    if dropped:
+        logger.info("%s checkpoint: %d neck/head entries are not backbone weights (not loaded)", layout, dropped)
+    return {k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")}
+
+
+# ViT-CoMer's own modules (everything of ``ViTCoMer`` but its ViT, which it keeps under ``backbone.``).
+_VIT_COMER_ADAPTER = ("level_embed", "spm.", "interactions.", "up.", "norm1.", "norm2.", "norm3.", "norm4.")
+# Names of the older ViT-Adapter-style branch of the reference -> current names.
+_VIT_COMER_OLD_NAMES = {"injector": "cti_tov", "extractor": "cti_toc", "extra_extractors": "extra_CTIs",
+                        "multiconv": "mrfp"}
+_VIT_COMER_OLD_NAME_RE = re.compile(r"\.(" + "|".join(_VIT_COMER_OLD_NAMES) + r")\.")
+_VIT_COMER_LAYER_SCALE_RE = re.compile(r"^(blocks\.\d+)\.gamma([12])$")
+
+
+def convert_vit_comer(state_dict: Mapping[str, Tensor], patch_size: int = 16) -> StateDict:
+    """Official ViT-CoMer weights (or ViT-only weights) -> ``ViTCoMer`` keys.
+
+    Accepts a backbone state dict or a full detector/segmentor one (only its ``backbone.*`` keys are kept), the
+    current (``cti_tov``, ``cti_toc``, ``extra_CTIs``, ``mrfp``) or older (``injector``, ``extractor``,
+    ``extra_extractors``, ``multiconv``) names. ViT keys go under ``backbone.`` with layer scale
+    ``blocks.i.gamma1/2`` renamed to timm's ``blocks.i.ls1/ls2.gamma`` and pass through ``convert_timm_vit``
+    (class token, final norm and head dropped; a patch-14 kernel resized to ``patch_size``). Weights already
+    under ``ViTCoMer``'s names (the ViT under ``backbone.``, the adapter beside it) are returned unchanged.
+    """
+    if any(k.startswith("backbone.") for k in state_dict) and any(k.startswith(_VIT_COMER_ADAPTER) for k in state_dict):
+        return dict(state_dict)
+    adapter: StateDict = {}
+    vit: StateDict = {}
+    for key, value in _backbone_entries(state_dict, "ViT-CoMer").items():
+        if key.startswith(_VIT_COMER_ADAPTER):
+            adapter[_VIT_COMER_OLD_NAME_RE.sub(lambda m: f".{_VIT_COMER_OLD_NAMES[m.group(1)]}.", key)] = value
+        else:
+            vit[_VIT_COMER_LAYER_SCALE_RE.sub(r"\1.ls\2.gamma", key)] = value
+    converted = {f"backbone.{k}": v for k, v in convert_timm_vit(vit, patch_size=patch_size).items()}
+    return {**converted, **adapter}
+
+
+# Buffers the Swin reference stores but densevit derives from the window size.
+_SWIN_DERIVED = ("relative_position_index", "attn_mask")
+# Classification-only entries of Swin (final norm, head).
+_SWIN_CLASSIFIER = ("head.", "norm.")
+
+
+def convert_swin_checkpoint(state_dict: Mapping[str, Tensor]) -> StateDict:
+    """mmdet detection (``backbone.*``) or classification Swin / STViT-R weights -> ``SwinTransformer`` keys.
+
+    Detection checkpoints keep only their ``backbone.`` entries (necks and heads are mmdet's, not densevit's);
+    the derived buffers ``relative_position_index`` / ``attn_mask`` and a classifier's ``head`` / ``norm`` are
+    dropped. Everything else keeps its name.
+    """
+    return {
+        k: v for k, v in _backbone_entries(state_dict, "Swin").items()
+        if k.rsplit(".", 1)[-1] not in _SWIN_DERIVED and not k.startswith(_SWIN_CLASSIFIER)
+    }
+
+
+def convert_timm_features(state_dict: Mapping[str, Tensor], feature_keys: set[str]) -> StateDict:
+    """A timm classification model's keys -> the keys of timm's ``features_only`` wrapper of the same model.
+
+    The wrappers keep the modules but rename them: ``FeatureListNet`` flattens the first Sequential level
+    (``stages.0.x`` -> ``stages_0.x``), ``FeatureGetterNet`` nests the model under ``model.``. Keys matching
+    neither (the classifier, stages after the last feature level) are dropped: the wrapper has no such module.
+    """
+    out: StateDict = {}
+    dropped = []
+    for key, value in state_dict.items():
+        name = next((c for c in (key, key.replace(".", "_", 1), "model." + key) if c in feature_keys), None)
+        if name is None:
+            dropped.append(key)
+        else:
+            out[name] = value
+    if dropped:
+        logger.info("not in timm's feature model (classifier, unused stages): %s", _some(dropped))
+    return out
+
+
+# --- the registry of layouts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Converter:
+    """A checkpoint layout: how a file's keys become a module's, and which module keys the layout never holds.
+
+    ``convert(file_state, module_state)`` returns the file's tensors under the module's names; it reads
+    ``module_state`` (the target's state dict, ``{}`` when converting without a model) only for what the file
+    cannot tell, such as the patch size. ``new_keys`` are regular expressions of module keys that are new in
+    the dense model (relative positions, layer scale, an adapter): when the converted file holds no key matching
+    one, the module keys matching it are expected to be missing. ``skip`` matches converted keys the module
+    starts from scratch whatever the file holds (reported as skipped, their module keys as new).
+    """
+
+    convert: Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], StateDict]
+    about: str
+    new_keys: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+
+def _kernel_size(target: Mapping[str, Tensor], key: str) -> int | None:
+    kernel = target.get(key)
+    return kernel.shape[-1] if kernel is not None else None
+
+
+def _as_densevit(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return dict(state)
+
+
+def _timm(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_timm_vit(state, patch_size=_kernel_size(target, "patch_embed.proj.weight"))
+
+
+def _dinov2(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_dinov2(state, patch_size=_kernel_size(target, "patch_embed.proj.weight") or 16)
+
+
+def _hybrid_vit(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_timm_vit(state)  # the patch kernel is skipped: the stem has no patchify projection
+
+
+def _detectron2(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_detectron2_vitdet(state)
+
+
+def _vit_comer(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_vit_comer(state, patch_size=_kernel_size(target, "backbone.patch_embed.proj.weight") or 16)
+
+
+def _swin(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_swin_checkpoint(state)
+
+
+# TimmBackbone keeps timm's feature wrapper as ``body``.
+_TIMM_BODY = "body."
+
+
+def _timm_features(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    feature_keys = {k.removeprefix(_TIMM_BODY) for k in target}
+    return {_TIMM_BODY + k: v for k, v in convert_timm_features(state, feature_keys).items()}
+
+
+# Keys of a dense ViT that classification / self-supervised ViTs do not have.
+_VIT_NEW = (r"\.rel_pos_[hw]$", r"\.ls[12]\.gamma$")
+
+CONVERTERS: dict[str, Converter] = {
+    "densevit": Converter(_as_densevit, "densevit's own key names (converted files, training checkpoints)"),
+    "timm": Converter(_timm, "timm / DeiT / AugReg ViT -> ViT (patch kernel resized to the model's)", _VIT_NEW),
+    "mae": Converter(_timm, "MAE pretraining (timm names under 'model') -> ViT", _VIT_NEW),
+    "dinov2": Converter(_dinov2, "DINOv2 -> ViT (patch 14 kernel resized to the model's, 16 without one)",
+                        _VIT_NEW),
+    "hybrid_vit": Converter(_hybrid_vit, "timm / MAE / DINOv2 ViT -> HybridViT blocks and positions (fresh stem)",
+                            _VIT_NEW, skip=(r"^patch_embed\.",)),
+    "detectron2": Converter(_detectron2, "detectron2 ViTDet model file -> SimpleFeaturePyramid (+ head keys)"),
+    "vit_comer": Converter(
+        _vit_comer, "official ViT-CoMer backbone / detector / segmentor, or ViT-only weights -> ViTCoMer",
+        (r"^(" + "|".join(re.escape(p) for p in _VIT_COMER_ADAPTER) + ")", *_VIT_NEW),
+    ),
+    "swin": Converter(_swin, "mmdet Swin / released STViT-R-Swin detector, or ImageNet Swin -> SwinTransformer",
+                      (r"^norm\d+\.",)),
+    "timm_features": Converter(_timm_features, "timm classification model -> TimmBackbone", ("num_batches_tracked",)),
 }
 
 
-# --- loading into a module -----------------------------------------------------------------------
+def get_converter(name: str) -> Converter:
+    """The registered layout ``name``; an unknown name fails listing the known ones."""
+    if name not in CONVERTERS:
+        raise ValueError(f"unknown checkpoint converter {name!r}; known converters: {', '.join(CONVERTERS)}")
+    return CONVERTERS[name]
 
 
-def load_pretrained(
+# --- loading into a module -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What ``load_weights`` did with a file, key by key (module key names)."""
+
+    path: str
+    converter: str
+    loaded: list[str]
+    new: list[str]  # module keys the file's layout does not have: left at init, as expected
+    missing: list[str]  # module keys the file should have held but does not: left at init
+    unexpected: list[str]  # converted file keys the module does not have: not loaded
+    skipped: list[str]  # converted file keys the layout leaves out on purpose: not loaded
+
+
+def _some(keys: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _matches(key: str, patterns: Sequence[str]) -> bool:
+    return any(re.search(p, key) for p in patterns)
+
+
+def _resolve(module: nn.Module, converter: str | Converter | Callable | None) -> tuple[str, Converter]:
+    if converter is None:
+        converter = getattr(module, "default_converter", "densevit")
+    if isinstance(converter, str):
+        return converter, get_converter(converter)
+    if isinstance(converter, Converter):
+        return converter.about, converter
+    if callable(converter):
+        name = getattr(converter, "__name__", repr(converter))
+        return name, Converter(lambda state, target: dict(converter(state)), name)
+    raise TypeError(f"converter must be a name ({', '.join(CONVERTERS)}), a Converter or a function, "
+                    f"found {converter!r}")
+
+
+def load_weights(
     module: nn.Module,
     path: str | Path,
-    convert: Callable[[Mapping[str, Tensor]], StateDict] | None = None,
+    converter: str | Converter | Callable[[Mapping[str, Tensor]], Mapping[str, Tensor]] | None = None,
+    *,
+    strict: bool = True,
     expected_missing: Sequence[str] = (),
-) -> tuple[list[str], list[str]]:
-    """Load a checkpoint file into ``module`` (non-strict) after ``convert``; returns (missing, unexpected).
+) -> LoadReport:
+    """Load a checkpoint file into a built ``module`` through ``converter``; returns and logs a ``LoadReport``.
 
-    Missing keys containing one of ``expected_missing`` (e.g. ``"rel_pos_"``, new in the dense model) are
-    logged as info, other missing and unexpected keys as warnings. Shape mismatches and a checkpoint that
-    shares no key with the module raise ``ValueError`` naming the file.
+    ``converter`` is a ``CONVERTERS`` name, a ``Converter``, or a function from the file's tensors to the
+    module's names; ``None`` takes the module's ``default_converter`` (``"densevit"``, no renaming, if it has
+    none). ``expected_missing`` adds regular expressions to the layout's ``new_keys``. A tensor whose shape
+    differs from the module's, or a file that shares no key with the module, is always an error naming the file;
+    with ``strict`` so are missing and unexpected keys (``strict=False`` logs them as warnings and loads the rest,
+    for fine-tuning from another model). Keys new in the dense model are logged as info.
     """
     name = type(module).__name__
-    state = load_state_dict_file(path)
-    if convert is not None:
-        state = convert(state)
+    converter_name, layout = _resolve(module, converter)
+    raw = load_state_dict_file(path)
     own = module.state_dict()
+    state = layout.convert(raw, own)
+    skipped = [k for k in state if _matches(k, layout.skip)]
+    state = {k: v for k, v in state.items() if k not in skipped}
     mismatched = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                   for k, v in state.items() if k in own and v.shape != own[k].shape]
     if mismatched:
-        raise ValueError(f"{path}: tensor shapes differ from {name}: " + "; ".join(mismatched))
+        raise ValueError(f"{path}: tensor shapes differ from {name} (converter {converter_name}): "
+                         + "; ".join(mismatched))
     if not any(k in own for k in state):
         raise ValueError(
-            f"{path}: none of its {len(state)} keys (e.g. {next(iter(state))!r}) is a key of "
-            f"{name} (e.g. {next(iter(own))!r}); wrong checkpoint format or converter?"
+            f"{path}: none of its {len(raw)} keys (e.g. {next(iter(raw))!r}) is a key of {name} "
+            f"(e.g. {next(iter(own))!r}) after converter {converter_name}; wrong checkpoint or converter?"
         )
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    logger.info("loaded %d tensors from %s into %s", len(state) - len(unexpected), path, name)
-    fresh = [k for k in missing if any(part in k for part in expected_missing)]
-    if fresh:
-        logger.info("new in %s, initialised fresh (expected): %s", name, ", ".join(fresh))
-    if len(fresh) < len(missing):
-        logger.warning("%s: keys of %s not in the checkpoint (left at init): %s",
-                       path, name, ", ".join(k for k in missing if k not in fresh))
-    if unexpected:
-        logger.warning("%s: checkpoint keys not used by %s: %s", path, name, ", ".join(unexpected))
-    return list(missing), list(unexpected)
+    # A kind of key the converted file does not hold at all is new in the dense model; some but not all is a gap.
+    new_patterns = [p for p in (*layout.new_keys, *expected_missing) if not any(re.search(p, k) for k in state)]
+    new_patterns += layout.skip
+    absent = [k for k in own if k not in state]
+    new = [k for k in absent if _matches(k, new_patterns)]
+    missing = [k for k in absent if k not in new]
+    unexpected = [k for k in state if k not in own]
+    report = LoadReport(str(path), converter_name, [k for k in state if k in own], new, missing, unexpected,
+                        skipped)
+    if strict and (missing or unexpected):
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} tensors of {name} are not in the checkpoint: {_some(missing)}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} checkpoint tensors are not in {name}: {_some(unexpected)}")
+        raise ValueError(f"{path} (converter {converter_name}): " + "; ".join(problems)
+                         + "; wrong checkpoint or converter? (strict=False loads what matches)")
+    module.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
+    _log(report, name)
+    return report
+
+
+def _log(report: LoadReport, name: str) -> None:
+    logger.info("loaded %d tensors of %s from %s (converter %s)", len(report.loaded), name, report.path,
+                report.converter)
+    if report.new:
+        logger.info("new in %s, initialised fresh (expected): %s", name, _some(report.new))
+    if report.skipped:
+        logger.info("%s: not loaded, %s starts them fresh: %s", report.path, name, _some(report.skipped))
+    if report.missing:
+        logger.warning("%s: keys of %s not in the checkpoint (left at init): %s", report.path, name,
+                       _some(report.missing))
+    if report.unexpected:
+        logger.warning("%s: checkpoint keys not used by %s: %s", report.path, name, _some(report.unexpected))

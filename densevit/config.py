@@ -3,7 +3,9 @@
 Configs are short Python files read by mmengine (pure-Python style): a variant imports its base with
 ``read_base()`` and changes fields. A component is a dict whose ``type`` is a class or function (preferred, so a
 reader can jump to the code), a dotted import path (what a dumped config holds), or a short name that densevit
-exports. ``build`` calls it with the other keys, building nested components first.
+exports. ``build`` calls it with the other keys, building nested components first. A component's ``pretrained``
+(a file path, or ``dict(path=..., converter=..., strict=..., expected_missing=...)``) is not passed on: the
+file is loaded into the built module with ``densevit.checkpoint.load_weights``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from mmengine.config import Config, ConfigDict
+from torch import nn
+
+from densevit.checkpoint import load_weights
 
 __all__ = ["ConfigError", "build", "known_components", "load_config", "resolve_type", "to_dotted", "to_plain"]
 
@@ -77,7 +83,8 @@ def _is_component(value: Any) -> bool:
 def build(cfg: Any, where: str = "cfg", **extra: Any) -> Any:
     """Build a component dict (recursively); other values are returned with their components built.
 
-    ``where`` names the config key in error messages, e.g. ``model.backbone``.
+    ``where`` names the config key in error messages, e.g. ``model.backbone``. A ``pretrained`` key loads its
+    file into the built module (see the module docstring); ``pretrained=None`` loads nothing.
     """
     if isinstance(cfg, Sequence) and not isinstance(cfg, str):
         return type(cfg)(build(v, f"{where}[{i}]") for i, v in enumerate(cfg))
@@ -87,10 +94,39 @@ def build(cfg: Any, where: str = "cfg", **extra: Any) -> Any:
         return cfg
     cfg = dict(cfg)
     target = resolve_type(cfg.pop("type"), f"{where}.type")
+    pretrained = cfg.pop("pretrained", None)
     kwargs = {k: build(v, f"{where}.{k}") for k, v in cfg.items()}
     kwargs.update(extra)
     _check_keywords(target, kwargs, where)
-    return target(**kwargs)
+    built = target(**kwargs)
+    if pretrained is not None:
+        _load_pretrained(built, pretrained, f"{where}.pretrained")
+    return built
+
+
+_PRETRAINED_KEYS = ("path", "converter", "strict", "expected_missing")
+
+
+def _load_pretrained(module: Any, spec: Any, where: str) -> None:
+    """Load a config's ``pretrained`` (a path or a dict of ``load_weights`` arguments) into the built module."""
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"{where}: only a component that builds an nn.Module can load weights; "
+                          f"this one built a {type(module).__name__}")
+    if isinstance(spec, str | PathLike):
+        spec = {"path": spec}
+    if not isinstance(spec, Mapping) or "path" not in spec:
+        raise ConfigError(f"{where}: expected a file path or dict(path=..., converter=...), found {spec!r}")
+    unknown = [k for k in spec if k not in _PRETRAINED_KEYS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"accepted keys: {', '.join(_PRETRAINED_KEYS)}")
+    spec = dict(spec)
+    if "expected_missing" in spec:
+        spec["expected_missing"] = tuple(spec["expected_missing"])
+    try:
+        load_weights(module, spec.pop("path"), **spec)
+    except (FileNotFoundError, ValueError) as err:  # the file's own message, plus where the config names it
+        raise type(err)(f"{where}: {err}") from err
 
 
 def _check_keywords(target: Callable, kwargs: Mapping[str, Any], where: str) -> None:

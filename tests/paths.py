@@ -9,3 +9,4 @@ import os
 from pathlib import Path
 
 SHARED_DATA = Path(os.environ.get("DENSEVIT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+COCO_PERSON_MINI = SHARED_DATA / "coco_person_mini"

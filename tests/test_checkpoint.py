@@ -1,4 +1,5 @@
-"""Safe checkpoint reading, the timm / DINOv2 / detectron2 converters and the conversion CLI."""
+"""Safe checkpoint reading, the converters and their registry, load_weights and its report, config ``pretrained``,
+and the conversion CLI."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from timm.models.vision_transformer import VisionTransformer
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
+from densevit.backbones.hybrid_vit import HybridViT
 from densevit.backbones.vit import ViT
 from densevit.checkpoint import (
-    convert_detectron2_vitdet,
+    CONVERTERS,
     convert_dinov2,
     convert_timm_vit,
-    load_pretrained,
     load_state_dict_file,
+    load_weights,
 )
+from densevit.config import ConfigError, build
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "convert_checkpoint.py"
 
@@ -93,7 +97,8 @@ def test_detectron2_pickle_loads_and_converts(tmp_path, protocol):
     with path.open("wb") as f:
         pickle.dump({"model": state, "__author__": "Detectron2 Model Zoo", "matching_heuristics": True}, f,
                     protocol=protocol)
-    missing, unexpected = load_pretrained(sfp, path, convert=convert_detectron2_vitdet)
+    report = load_weights(sfp, path, "detectron2", strict=False)  # the detector's heads are not the pyramid's
+    missing, unexpected = report.missing, report.unexpected
     assert missing == [] and unexpected == ["roi_heads.box_predictor.cls_score.weight"]
     own = sfp.state_dict()
     torch.testing.assert_close(own["backbone.blocks.0.attn.rel_pos_h"],
@@ -150,20 +155,197 @@ def test_dinov2_converts_and_loads(tmp_path):
     expected = ((torch.arange(16.0) + 0.5) * 14 / 16 - 0.5).clamp(0, 13)
     torch.testing.assert_close(kernel[5, 1, 7], expected)
     torch.save(state, tmp_path / "dinov2_vits14_pretrain.pth")
-    fresh = tiny_vit(layer_scale_init=1e-5, pretrain_img_size=592, pretrained=tmp_path / "dinov2_vits14_pretrain.pth")
+    fresh = tiny_vit(layer_scale_init=1e-5, pretrain_img_size=592)
+    load_weights(fresh, tmp_path / "dinov2_vits14_pretrain.pth", "dinov2")
     torch.testing.assert_close(fresh.patch_embed.proj.weight, kernel)
     torch.testing.assert_close(fresh.blocks[0].ls1.gamma, state["blocks.0.ls1.gamma"])
     with pytest.raises(ValueError, match="register"):
         convert_dinov2({**state, "register_tokens": torch.zeros(1, 4, 64)})
 
 
-def test_load_pretrained_reports_shape_mismatch_and_foreign_files(tmp_path):
+def test_load_weights_reports_shape_mismatch_and_foreign_files(tmp_path):
     torch.save(tiny_vit().state_dict(), tmp_path / "vit224.pth")
     with pytest.raises(ValueError, match=r"vit224\.pth.*pos_embed: file \(1, 17, 64\) vs model \(1, 50, 64\)"):
-        tiny_vit(img_size=112, pretrained=tmp_path / "vit224.pth")
+        load_weights(tiny_vit(img_size=112), tmp_path / "vit224.pth")
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "resnet.pth")
     with pytest.raises(ValueError, match="none of its 1 keys"):
-        tiny_vit(pretrained=tmp_path / "resnet.pth")
+        load_weights(tiny_vit(), tmp_path / "resnet.pth")
+
+
+# --- load_weights: its report, strictness and new keys --------------------------------------------------------------
+
+
+def timm_layout(**kwargs) -> dict[str, torch.Tensor]:
+    """A timm ViT's state dict (cls_token, pos_embed with a class slot, blocks, final norm, head), 64 wide, 2 deep."""
+    torch.manual_seed(0)
+    options = dict(img_size=64, patch_size=16, embed_dim=64, depth=2, num_heads=2, num_classes=10)
+    return VisionTransformer(**{**options, **kwargs}).state_dict()
+
+
+def test_report_lists_loaded_new_missing_and_unexpected_keys(tmp_path):
+    state = timm_layout()
+    path = tmp_path / "mae.pth"
+    torch.save({"model": state}, path)
+    vit = tiny_vit(use_rel_pos=True)
+    report = load_weights(vit, path, "mae")
+    # the file has no relative positions at all: new in the dense model, left at init (zeros)
+    assert report.new == [f"blocks.{i}.attn.rel_pos_{a}" for i in range(2) for a in "hw"]
+    assert report.missing == [] and report.unexpected == [] and report.skipped == []
+    assert len(report.loaded) == len(vit.state_dict()) - 4
+    torch.testing.assert_close(vit.blocks[1].mlp.fc2.weight, state["blocks.1.mlp.fc2.weight"], rtol=0, atol=0)
+
+    # one block's relative positions but not the other's is a gap, not a new kind of key; an extra key is unexpected
+    gappy = {**state, "blocks.0.attn.rel_pos_h": torch.ones(7, 32), "blocks.0.attn.rel_pos_w": torch.ones(7, 32),
+             "extra.weight": torch.ones(2)}
+    del gappy["blocks.1.attn.proj.bias"]
+    torch.save(gappy, path)
+    with pytest.raises(ValueError, match=r"mae\.pth.*3 tensors of ViT are not in the checkpoint: "
+                                         r"blocks\.1\.attn\.rel_pos_h, blocks\.1\.attn\.rel_pos_w, "
+                                         r"blocks\.1\.attn\.proj\.bias.*1 checkpoint tensors are not in ViT: "
+                                         r"extra\.weight"):
+        load_weights(tiny_vit(use_rel_pos=True), path)
+    vit = tiny_vit(use_rel_pos=True)
+    before = vit.blocks[1].attn.proj.bias.detach().clone()
+    report = load_weights(vit, path, strict=False)  # fine-tuning from another model: loads what matches
+    assert report.missing == ["blocks.1.attn.rel_pos_h", "blocks.1.attn.rel_pos_w", "blocks.1.attn.proj.bias"]
+    assert report.unexpected == ["extra.weight"] and report.new == []
+    assert torch.equal(vit.blocks[1].attn.proj.bias, before)
+    torch.testing.assert_close(vit.blocks[0].attn.rel_pos_h, torch.ones(7, 32))
+
+
+def test_mis_shaped_key_is_an_error_naming_file_key_and_shapes(tmp_path):
+    state = timm_layout()
+    state["blocks.1.mlp.fc1.weight"] = torch.zeros(128, 32)
+    torch.save(state, tmp_path / "timm.pth")
+    vit = tiny_vit()
+    before = vit.blocks[0].attn.qkv.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"timm\.pth: .*blocks\.1\.mlp\.fc1\.weight: file \(128, 32\) vs model "
+                                         r"\(256, 64\)"):
+        load_weights(vit, tmp_path / "timm.pth")
+    assert torch.equal(vit.blocks[0].attn.qkv.weight, before)  # nothing loaded
+
+
+def test_converter_by_name_function_or_default_and_unknown_names(tmp_path):
+    own = {k: v + 1 for k, v in tiny_vit().state_dict().items()}
+    torch.save({f"encoder.{k}": v for k, v in own.items()}, tmp_path / "custom.pth")
+    vit = tiny_vit()
+    load_weights(vit, tmp_path / "custom.pth", lambda state: {k.removeprefix("encoder."): v for k, v in state.items()})
+    torch.testing.assert_close(vit.pos_embed, own["pos_embed"], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"unknown checkpoint converter 'mea'; known converters: densevit, timm"):
+        load_weights(vit, tmp_path / "custom.pth", "mea")
+
+
+# --- every converter on a file in its official layout ---------------------------------------------------------------
+
+
+def _timm_case(tmp_path: Path) -> tuple[ViT, Path, dict[str, torch.Tensor]]:
+    state = timm_layout()
+    torch.save(state, tmp_path / "vit_tiny_patch16_224.pth")
+    return tiny_vit(), tmp_path / "vit_tiny_patch16_224.pth", state
+
+
+def _mae_case(tmp_path: Path) -> tuple[ViT, Path, dict[str, torch.Tensor]]:
+    state = timm_layout(num_classes=0)  # encoder, class token, final norm
+    torch.save({"model": state}, tmp_path / "mae_pretrain_vit_base.pth")
+    vitdet = tiny_vit(window_size=2, window_block_indexes=(0,), use_rel_pos=True)
+    return vitdet, tmp_path / "mae_pretrain_vit_base.pth", state
+
+
+def _dinov2_case(tmp_path: Path) -> tuple[ViT, Path, dict[str, torch.Tensor]]:
+    state = timm_layout(img_size=518, patch_size=14, init_values=1.0, num_classes=0)  # 37 x 37 positions, ls gamma
+    state["mask_token"] = torch.zeros(1, 64)
+    torch.save(state, tmp_path / "dinov2_vits14_pretrain.pth")
+    return tiny_vit(pretrain_img_size=592, layer_scale_init=1e-5), tmp_path / "dinov2_vits14_pretrain.pth", state
+
+
+def _hybrid_vit_case(tmp_path: Path) -> tuple[ViT, Path, dict[str, torch.Tensor]]:
+    _, path, state = _timm_case(tmp_path)
+    return HybridViT(img_size=64, embed_dim=64, depth=2, num_heads=2, stem_widths=(8, 16, 32, 64)), path, state
+
+
+def _densevit_case(tmp_path: Path) -> tuple[ViT, Path, dict[str, torch.Tensor]]:
+    state = {k: v + 1 for k, v in tiny_vit(use_rel_pos=True).state_dict().items()}
+    torch.save({"state_dict": state, "meta": {}}, tmp_path / "iter_100.pth")
+    return tiny_vit(use_rel_pos=True), tmp_path / "iter_100.pth", state
+
+
+OFFICIAL_LAYOUTS = {"timm": _timm_case, "mae": _mae_case, "dinov2": _dinov2_case, "hybrid_vit": _hybrid_vit_case,
+                    "densevit": _densevit_case}
+# converter -> the test that loads a file of its official layout through it
+TESTED_ELSEWHERE = {
+    "detectron2": "tests/test_checkpoint.py::test_detectron2_pickle_loads_and_converts",
+    "vit_comer": "tests/adapters/test_vit_comer.py::test_official_checkpoints_load_strictly",
+    "swin": "tests/backbones/test_swin.py::test_released_checkpoint_layout_loads_strictly",
+    "timm_features": "tests/adapters/test_fpn.py::test_loads_local_classification_checkpoint",
+}
+
+
+def test_every_converter_is_tested_on_its_official_layout():
+    assert set(OFFICIAL_LAYOUTS) | set(TESTED_ELSEWHERE) == set(CONVERTERS)
+    root = Path(__file__).resolve().parents[1]
+    for name, test in TESTED_ELSEWHERE.items():
+        file, function = test.split("::")
+        source = (root / file).read_text()
+        body = source[source.index(f"def {function}("):]
+        assert "load_weights(" in body.split("\ndef ", 1)[0], (name, test)
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_LAYOUTS))
+def test_official_layout_loads_strictly(tmp_path, name):
+    module, path, state = OFFICIAL_LAYOUTS[name](tmp_path)
+    report = load_weights(module, path, name)  # strict: no missing, no unexpected key
+    own = module.state_dict()
+    for key in ("blocks.1.attn.qkv.weight", "blocks.0.mlp.fc2.bias", "pos_embed"):
+        torch.testing.assert_close(own[key], state[key], rtol=0, atol=0)
+    if name == "dinov2":
+        assert own["patch_embed.proj.weight"].shape == (64, 3, 16, 16)
+        torch.testing.assert_close(own["blocks.1.ls2.gamma"], state["blocks.1.ls2.gamma"], rtol=0, atol=0)
+    if name == "hybrid_vit":  # the stem starts fresh: timm's patch projection is skipped, reported
+        assert report.skipped == ["patch_embed.proj.weight", "patch_embed.proj.bias"]
+        assert "patch_embed.stages.0.0.weight" in report.new and "patch_embed.proj.weight" in report.new
+    else:
+        torch.testing.assert_close(own["patch_embed.proj.bias"], state["patch_embed.proj.bias"], rtol=0, atol=0)
+    if name == "mae":
+        assert report.new == ["blocks.0.attn.rel_pos_h", "blocks.0.attn.rel_pos_w", "blocks.1.attn.rel_pos_h",
+                              "blocks.1.attn.rel_pos_w"]
+
+
+def test_module_default_converter_is_used_without_one(tmp_path):
+    module, path, _ = _dinov2_case(tmp_path)  # ViT's default ("timm") resizes the kernel to the model's too
+    assert load_weights(module, path).converter == "timm"
+    assert module.patch_embed.proj.weight.shape == (64, 3, 16, 16)
+    module, path, _ = _hybrid_vit_case(tmp_path)
+    assert load_weights(module, path).converter == "hybrid_vit"
+
+
+# --- a config's pretrained ------------------------------------------------------------------------------------------
+
+
+def test_config_pretrained_loads_after_build(tmp_path):
+    state = timm_layout(num_classes=0)
+    torch.save({"model": state}, tmp_path / "mae_pretrain_vit_base.pth")
+    vit_cfg = dict(type=ViT, img_size=64, embed_dim=64, depth=2, num_heads=2, use_rel_pos=True)
+    cfg = dict(type=SimpleFeaturePyramid, out_channels=32,
+               backbone=dict(vit_cfg, pretrained=str(tmp_path / "mae_pretrain_vit_base.pth")))
+    sfp = build(cfg, "model.backbone")
+    for key in ("pos_embed", "patch_embed.proj.weight", "blocks.1.attn.qkv.weight"):
+        torch.testing.assert_close(sfp.backbone.state_dict()[key], state[key], rtol=0, atol=0)
+    # dict form: converter and strictness named
+    torch.save({"state_dict": {k: v + 1 for k, v in sfp.state_dict().items()}}, tmp_path / "sfp.pth")
+    again = build(dict(cfg, pretrained=dict(path=tmp_path / "sfp.pth", converter="densevit", strict=True)))
+    torch.testing.assert_close(again.simfp_2[0].weight, sfp.simfp_2[0].weight + 1, rtol=0, atol=0)
+    assert build(dict(vit_cfg, pretrained=None)).pos_embed.abs().sum() > 0  # None loads nothing
+
+
+def test_config_pretrained_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"model\.backbone\.pretrained: unknown key\(s\) 'convert'"):
+        build(dict(type=ViT, depth=1, pretrained=dict(path="x.pth", convert="timm")), "model.backbone")
+    with pytest.raises(ConfigError, match=r"model\.backbone\.pretrained: expected a file path"):
+        build(dict(type=ViT, depth=1, pretrained=True), "model.backbone")
+    with pytest.raises(ConfigError, match=r"cfg\.pretrained: only a component that builds an nn\.Module"):
+        build(dict(type=dict, pretrained="x.pth"))
+    with pytest.raises(FileNotFoundError, match=r"model\.backbone\.pretrained: checkpoint file nope\.pth"):
+        build(dict(type=ViT, depth=1, pretrained="nope.pth"), "model.backbone")
 
 
 def test_convert_cli_writes_atomically(tmp_path, monkeypatch):

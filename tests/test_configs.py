@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+import densevit.config
+from densevit.checkpoint import get_converter
 from densevit.config import ConfigError, build, load_config, resolve_type, to_plain
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -19,13 +21,14 @@ DATA_KEYS = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evalu
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def without_pretrained(cfg: Any) -> Any:
-    """The config tree with every ``pretrained`` path set to None (the checkpoints are not in the repository)."""
+def pretrained_files(cfg: Any) -> list[Any]:
+    """The ``pretrained`` entries (not None) of every component inside a config tree."""
     if isinstance(cfg, dict):
-        return {k: None if k == "pretrained" else without_pretrained(v) for k, v in cfg.items()}
+        own = [cfg["pretrained"]] if "type" in cfg and cfg.get("pretrained") is not None else []
+        return own + [f for v in cfg.values() for f in pretrained_files(v)]
     if isinstance(cfg, list | tuple):
-        return type(cfg)(without_pretrained(v) for v in cfg)
-    return cfg
+        return [f for v in cfg for f in pretrained_files(v)]
+    return []
 
 
 def component_types(cfg: Any, where: str) -> list[tuple[str, Any]]:
@@ -47,15 +50,21 @@ def test_every_config_is_tested():
 
 
 @pytest.mark.parametrize("name", CONFIG_FILES)
-def test_config_loads_and_builds(name):
+def test_config_loads_and_builds(name, monkeypatch):
     cfg = load_config(CONFIGS / name)
-    model_cfg = without_pretrained(to_plain(cfg.model))
+    model_cfg = to_plain(cfg.model)
+    # The checkpoints are not in the repository: record what each ``pretrained`` would load, and into what.
+    loads = []
+    monkeypatch.setattr(densevit.config, "load_weights", lambda module, path, **kw: loads.append((module, kw)))
     if name.startswith("quickstart/"):
         model = build(model_cfg, "model")  # small: built for real
     else:
         with torch.device("meta"):  # full size (up to ViT-H) without allocating or initialising memory
             model = build(model_cfg, "model")
     assert isinstance(model, nn.Module) and sum(p.numel() for p in model.parameters()) > 0
+    assert len(loads) == len(pretrained_files(model_cfg))
+    for module, kw in loads:  # the layout its file is read in is one the module declares (or the config names)
+        get_converter(kw.get("converter") or type(module).default_converter)
     for key in DATA_KEYS:
         if key in cfg:
             for where, type_ in component_types(to_plain(cfg[key]), key):

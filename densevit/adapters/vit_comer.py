@@ -22,11 +22,9 @@ hard-codes SyncBatchNorm, which fails on a single device).
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +34,8 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
-from densevit.backbones.vit_utils import window_partition, window_unpartition
-from densevit.checkpoint import convert_timm_vit, load_pretrained
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "MRFP",
@@ -51,7 +48,6 @@ __all__ = [
     "SpatialPriorModule",
     "ViTCoMer",
     "build_vit_comer",
-    "convert_vit_comer",
 ]
 
 Levels = tuple[tuple[int, int], ...]  # (height, width) of the stride 8, 16 and 32 maps
@@ -331,31 +327,7 @@ class Interaction(nn.Module):
         return c
 
 
-# --- windowed ViT blocks as ViT-CoMer runs them ------------------------------------------------------------
-
-
-def window_block_zero_qkv(block: nn.Module, x: Tensor) -> Tensor:
-    """A windowed ViT block with ViT-CoMer's padding: q, k and v are zero-padded *after* the projection.
-
-    Padded keys then have logit 0 and value 0 (they are not masked), whereas ViTDet pads the normalised tokens,
-    whose keys and values are the projection biases. x: [B, h, w, C] -> [B, h, w, C].
-    """
-    attn, ws = block.attn, block.window_size
-    if attn.use_rel_pos:
-        raise ValueError("window_block_zero_qkv: ViT-CoMer's windowed blocks have no relative positions")
-    h, w = x.shape[1:3]
-    windows, pad_hw = window_partition(attn.qkv(block.norm1(x)), ws)  # [B * nW, ws, ws, 3C]
-    n = windows.shape[0]
-    q, k, v = windows.reshape(n, ws * ws, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-    y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, ws, ws, -1)
-    x = x + block.drop_path(block.ls1(attn.proj(window_unpartition(y, ws, pad_hw, (h, w)))))
-    return x + block.drop_path(block.ls2(block.mlp(block.norm2(x))))
-
-
 # --- the adapter -------------------------------------------------------------------------------------------
-
-_ADAPTER_PREFIXES = ("level_embed", "spm.", "interactions.", "up.", "norm1.", "norm2.", "norm3.", "norm4.")
-
 
 def _init_adapter_weights(module: nn.Module) -> None:
     """The reference's init for the conv branch and interactions (before the deformable-attention reset)."""
@@ -388,10 +360,14 @@ class ViTCoMer(nn.Module):
     size / D; detection 0.5), ``cnn_feature_interaction`` and ``vit_feature`` ("interaction": level i gets x after
     interaction i, segmentation; "final": every level gets the final x, detection). Any input size works: the
     image is zero-padded bottom/right to a multiple of 32 and the maps are cropped back to ceil(H / stride).
-    Build the ViT with ``layer_scale_init=1.0`` (ViT-CoMer's default layer scale). ``pretrained`` loads an
-    official ViT-CoMer backbone/detector/segmentor checkpoint or ViT-only weights (timm/DeiT, DINOv2, the
-    reference's converted DINOv2 files) through ``convert_vit_comer``.
+    Windowed ViT blocks zero-pad q, k and v after the projection as the reference does (``zero_pad_qkv``, see
+    ``Attention.forward``; False pads the tokens as ViTDet does).
+    Build the ViT with ``layer_scale_init=1.0`` (ViT-CoMer's default layer scale). ``densevit.checkpoint.load_weights``
+    loads an official ViT-CoMer backbone/detector/segmentor checkpoint or ViT-only weights (timm/DeiT, DINOv2, the
+    reference's converted DINOv2 files; the adapter then stays at its init) into the built adapter.
     """
+
+    default_converter: ClassVar[str] = "vit_comer"
 
     def __init__(
         self,
@@ -417,7 +393,6 @@ class ViTCoMer(nn.Module):
         # execution
         zero_pad_qkv: bool = True,
         use_act_checkpoint: bool | None = None,
-        pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
         for attr in ("embed", "blocks", "embed_dim", "patch_size"):
@@ -485,40 +460,17 @@ class ViTCoMer(nn.Module):
             if isinstance(module, MSDeformAttn):
                 module.reset_parameters()
         nn.init.normal_(self.level_embed)
-        if pretrained is not None:
-            self.load_pretrained(pretrained)
-
-    def load_pretrained(self, path: str | Path) -> tuple[list[str], list[str]]:
-        """Load an official ViT-CoMer checkpoint or ViT-only weights; returns (missing, unexpected) keys.
-
-        With ViT-only weights (DeiT, DINOv2, ...) the adapter's keys are missing as expected and stay at init.
-        """
-        expected_missing: list[str] = []  # filled once the file is read: it depends on what the file holds
-
-        def convert(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-            state = convert_vit_comer(state, patch_size=self.backbone.patch_size)
-            if not any(k.startswith(_ADAPTER_PREFIXES) for k in state):
-                expected_missing.extend((*_ADAPTER_PREFIXES, "rel_pos_"))
-            return state
-
-        return load_pretrained(self, path, convert=convert, expected_missing=expected_missing)  # type: ignore[arg-type]
 
     def _checkpointed(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.use_act_checkpoint and self.training and torch.is_grad_enabled():
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
 
-    def _run_block(self, block: nn.Module, x: Tensor) -> Tensor:
-        h, w = x.shape[1:3]
-        ws = getattr(block, "window_size", 0)
-        if self.zero_pad_qkv and ws > 0 and (h % ws or w % ws):
-            return self._checkpointed(partial(window_block_zero_qkv, block), x)
-        return self._checkpointed(block, x)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> [B, D, ceil(H / s), ceil(W / s)] maps for s = 4, 8, 16, 32."""
         in_h, in_w = x.shape[-2:]
-        x = F.pad(x, (0, (-in_w) % 32, 0, (-in_h) % 32))
+        x = pad_to_multiple(x, 32)
         c1, c2, c3, c4 = self.spm(x)  # [B, h_s, w_s, D]
         c = merge_levels([c2 + self.level_embed[0], c3 + self.level_embed[1], c4 + self.level_embed[2]])
         x = self.backbone.embed(x)  # [B, h, w, D], stride 16
@@ -529,7 +481,7 @@ class ViTCoMer(nn.Module):
         for interaction, (first, last) in zip(self.interactions, self.interaction_indexes, strict=True):
             x, c = self._checkpointed(interaction.inject, x, c, levels, ref)
             for block in self.backbone.blocks[first:last + 1]:
-                x = self._run_block(block, x)
+                x = self._checkpointed(partial(block, zero_pad_qkv=self.zero_pad_qkv), x)
             c = self._checkpointed(interaction.extract, x, c, levels, ref)
             vit_maps.append(x)
 
@@ -543,36 +495,6 @@ class ViTCoMer(nn.Module):
         # Crop the padding away before the norms so that training statistics only see the image.
         return [norm(m[..., : math.ceil(in_h / s), : math.ceil(in_w / s)])
                 for norm, m, s in zip(norms, maps, (4, 8, 16, 32), strict=True)]
-
-
-# --- checkpoints -------------------------------------------------------------------------------------------
-
-# Names of the older ViT-Adapter-style branch of the reference -> current names.
-_OLD_NAMES = {"injector": "cti_tov", "extractor": "cti_toc", "extra_extractors": "extra_CTIs", "multiconv": "mrfp"}
-_OLD_NAME_RE = re.compile(r"\.(" + "|".join(_OLD_NAMES) + r")\.")
-_LAYER_SCALE_RE = re.compile(r"^(blocks\.\d+)\.gamma([12])$")
-
-
-def convert_vit_comer(state_dict: Mapping[str, Tensor], patch_size: int = 16) -> dict[str, Tensor]:
-    """Official ViT-CoMer weights (or ViT-only weights) -> ``ViTCoMer`` keys.
-
-    Accepts a backbone state dict or a full detector/segmentor one (only its ``backbone.*`` keys are kept), the
-    current (``cti_tov``, ``cti_toc``, ``extra_CTIs``, ``mrfp``) or older (``injector``, ``extractor``,
-    ``extra_extractors``, ``multiconv``) names. ViT keys go under ``backbone.`` with layer scale
-    ``blocks.i.gamma1/2`` renamed to timm's ``blocks.i.ls1/ls2.gamma`` and pass through ``convert_timm_vit``
-    (class token, final norm and head dropped; a patch-14 kernel resized to ``patch_size``).
-    """
-    if any(k.startswith("backbone.") for k in state_dict):
-        state_dict = {k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")}
-    adapter: dict[str, Tensor] = {}
-    vit: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        if key.startswith(_ADAPTER_PREFIXES):
-            adapter[_OLD_NAME_RE.sub(lambda m: f".{_OLD_NAMES[m.group(1)]}.", key)] = value
-        else:
-            vit[_LAYER_SCALE_RE.sub(r"\1.ls\2.gamma", key)] = value
-    converted = {f"backbone.{k}": v for k, v in convert_timm_vit(vit, patch_size=patch_size).items()}
-    return {**converted, **adapter}
 
 
 # --- sizes -------------------------------------------------------------------------------------------------

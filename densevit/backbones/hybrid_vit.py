@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
-from densevit.backbones.vit_utils import pad_to_multiple
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = ["ConvStem", "HybridViT"]
 
@@ -65,10 +65,13 @@ class ConvStem(nn.Module):
 class HybridViT(ViT):
     """``ViT`` whose patch embedding is a ``ConvStem``; outputs the stem maps of ``stem_out_indices``, then the blocks'.
 
-    ``stem_widths`` has log2(patch_size) entries (4 for patch 16). Every other argument is ``ViT``'s; with
-    ``pretrained`` a timm / MAE file fills the blocks and position table, and the stem starts from scratch. With
-    ``stem_out_indices=(1, 2)`` and two ``out_indices`` the outputs sit at strides 4, 8, p, p (DPT-Hybrid's layout).
+    ``stem_widths`` has log2(patch_size) entries (4 for patch 16). Every other argument is ``ViT``'s. A timm / MAE
+    file loaded with ``densevit.checkpoint.load_weights`` fills the blocks and position table; the stem starts from
+    scratch (the file's patch projection is skipped). With ``stem_out_indices=(1, 2)`` and two ``out_indices`` the
+    outputs sit at strides 4, 8, p, p (DPT-Hybrid's layout).
     """
+
+    default_converter: ClassVar[str] = "hybrid_vit"
 
     def __init__(
         self,

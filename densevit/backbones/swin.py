@@ -8,10 +8,8 @@ patch merging zero-pad bottom/right as the reference does (padded tokens are not
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import window_partition, window_unpartition
-from densevit.checkpoint import load_pretrained
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "SWIN_SIZES",
@@ -31,12 +29,9 @@ __all__ = [
     "SwinStage",
     "SwinTransformer",
     "WindowAttention",
-    "convert_swin_checkpoint",
     "relative_position_index",
     "shifted_window_mask",
 ]
-
-logger = logging.getLogger(__name__)
 
 # Logit added between tokens of different regions of a shifted window (the reference's value).
 SHIFT_MASK_VALUE = -100.0
@@ -123,7 +118,7 @@ class SwinBlock(nn.Module):
         ws, shift = self.window_size, self.shift_size
         shortcut = x
         # Pad after the norm (padded tokens are zeros), then roll, as the reference does.
-        x = F.pad(self.norm1(x), (0, 0, 0, (-w) % ws, 0, (-h) % ws))
+        x = pad_to_multiple(self.norm1(x), ws, channels_last=True)
         if shift:
             x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
         windows, padded_hw = window_partition(x, ws)  # [B * nW, ws, ws, C], no further padding
@@ -145,8 +140,7 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, H, W, C] -> [B, ceil(H / 2), ceil(W / 2), 2C]."""
-        h, w = x.shape[1:3]
-        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = pad_to_multiple(x, 2, channels_last=True)
         # Order (0,0), (1,0), (0,1), (1,1) as in the reference, so its reduction weights apply.
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
         return self.reduction(self.norm(x))
@@ -166,9 +160,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, 3, H, W] -> [B, ceil(H / p), ceil(W / p), C]."""
-        p = self.patch_size
-        x = F.pad(x, (0, (-x.shape[-1]) % p, 0, (-x.shape[-2]) % p))
-        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+        return self.norm(self.proj(pad_to_multiple(x, self.patch_size)).permute(0, 2, 3, 1))
 
 
 class SwinStage(nn.Module):
@@ -230,9 +222,11 @@ class SwinTransformer(nn.Module):
 
     ``stem`` replaces the patch embedding (it must map [B, 3, H, W] to [B, H/4, W/4, embed_dim]) and
     ``stage_types`` replaces stages by index with modules built from SwinStage's keyword arguments; STViT-R
-    uses both (``densevit.backbones.swin_stvit_r``). ``pretrained`` loads mmdet detection checkpoints (keys
-    under ``backbone.``) or ImageNet classification checkpoints (``convert_swin_checkpoint``).
+    uses both (``densevit.backbones.swin_stvit_r``). ``densevit.checkpoint.load_weights`` loads mmdet detection
+    checkpoints (keys under ``backbone.``) or ImageNet classification checkpoints into it (converter ``swin``).
     """
+
+    default_converter: ClassVar[str] = "swin"
 
     def __init__(
         self,
@@ -252,7 +246,6 @@ class SwinTransformer(nn.Module):
         use_act_checkpoint: bool = False,
         stem: nn.Module | None = None,
         stage_types: Mapping[int, StageType] | None = None,
-        pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
         num_stages = len(depths)
@@ -293,9 +286,6 @@ class SwinTransformer(nn.Module):
             self.add_module(f"norm{i}", norm_layer(self.num_features[i]))
         # Every linear layer, those of replacement stages too (the reference's init_weights does the same).
         self.apply(_init_weights)
-        if pretrained is not None:
-            load_pretrained(self, pretrained, convert=convert_swin_checkpoint,
-                            expected_missing=tuple(f"norm{i}." for i in outs))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> normalised [B, C_i, H / s_i, W / s_i] maps for the stages in ``out_indices``."""
@@ -306,32 +296,6 @@ class SwinTransformer(nn.Module):
             if i in self.out_indices:
                 outs.append(getattr(self, f"norm{i}")(out).permute(0, 3, 1, 2))
         return outs
-
-
-# --- checkpoints ---------------------------------------------------------------------------------------------
-
-# Buffers the reference stores but densevit derives from the window size.
-_DERIVED = ("relative_position_index", "attn_mask")
-# Classification-only entries (final norm, head).
-_CLASSIFIER = ("head.", "norm.")
-
-
-def convert_swin_checkpoint(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """mmdet detection (``backbone.*``) or classification Swin / STViT-R weights -> ``SwinTransformer`` keys.
-
-    Detection checkpoints keep only their ``backbone.`` entries (necks and heads are mmdet's, not densevit's);
-    the derived buffers ``relative_position_index`` / ``attn_mask`` and a classifier's ``head`` / ``norm`` are
-    dropped. Everything else keeps its name.
-    """
-    if any(k.startswith("backbone.") for k in state_dict):
-        dropped = sum(not k.startswith("backbone.") for k in state_dict)
-        if dropped:
-            logger.info("Swin checkpoint: %d neck/head entries are not backbone weights (not loaded)", dropped)
-        state_dict = {k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")}
-    return {
-        k: v for k, v in state_dict.items()
-        if k.rsplit(".", 1)[-1] not in _DERIVED and not k.startswith(_CLASSIFIER)
-    }
 
 
 # --- sizes ---------------------------------------------------------------------------------------------------

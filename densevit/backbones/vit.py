@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +19,13 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import (
-    add_decomposed_rel_pos,
     decomposed_rel_pos_bias,
-    pad_to_multiple,
     resize_abs_pos,
     window_partition,
     window_unpartition,
 )
-from densevit.checkpoint import convert_timm_vit, load_pretrained
+from densevit.ops.attention import grouped_attention
+from densevit.ops.resize import pad_to_multiple
 
 # Pre-norm LayerNorm of timm / ViTDet ViTs.
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
@@ -36,7 +34,11 @@ __all__ = ["VITDET_GLOBAL_BLOCKS", "VITDET_SIZES", "VIT_SIZES", "Attention", "Bl
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over a token grid, with optional decomposed relative positions."""
+    """Multi-head self-attention over a token grid, with optional decomposed relative positions.
+
+    Besides ``forward`` it offers its parts to adapters that run it on other token sets (STViT-R): ``project_q``,
+    ``project_kv`` (the thirds of the fused ``qkv``) and ``attend`` (attention of query groups to key groups).
+    """
 
     def __init__(
         self,
@@ -52,9 +54,9 @@ class Attention(nn.Module):
             raise ValueError(f"Attention: dim {dim} is not divisible by num_heads {num_heads}")
         if use_rel_pos and rel_pos_size < 1:
             raise ValueError(f"Attention: use_rel_pos needs rel_pos_size >= 1, found {rel_pos_size}")
+        self.dim = dim
         self.num_heads = num_heads
         head_dim = dim // num_heads
-        self.scale = head_dim**-0.5
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.use_rel_pos = use_rel_pos
@@ -65,29 +67,69 @@ class Attention(nn.Module):
         # F.scaled_dot_product_attention when True, the explicit softmax(q k^T) otherwise (same numbers).
         self.fused_attn = fused_attn
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: [B, H, W, C] -> [B, H, W, C]."""
-        b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each [B, heads, N, head_dim]
-        if self.fused_attn:
-            bias = (
-                decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w), (h, w))
-                if self.use_rel_pos
-                else None
-            )
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        else:
-            attn = (q * self.scale) @ k.transpose(-2, -1)  # [B, heads, N, N]
-            if self.use_rel_pos:
-                attn = add_decomposed_rel_pos(attn, q, self.rel_pos_h, self.rel_pos_w, (h, w), (h, w))
-            x = attn.softmax(dim=-1) @ v
-        x = x.transpose(1, 2).reshape(b, h, w, -1)
-        return self.proj(x)
+    def forward(self, x: Tensor, window_size: int = 0, zero_pad_qkv: bool = False) -> Tensor:
+        """x: [B, H, W, C] -> [B, H, W, C]; within ``window_size`` windows when it is > 0.
+
+        A grid that is not a multiple of the window is zero-padded bottom/right. As in ViTDet the padding is
+        added to the tokens, so padded keys and values are the projection biases; with ``zero_pad_qkv`` (as in
+        ViT-CoMer) it is added to q, k and v after the projection, so padded keys get logit 0 and value 0.
+        Neither masks the padded keys.
+        """
+        if window_size <= 0:
+            return self.proj(self._attend_qkv(self.qkv(x)))
+        hw = (x.shape[1], x.shape[2])
+        if zero_pad_qkv and (hw[0] % window_size or hw[1] % window_size):
+            windows, pad_hw = window_partition(self.qkv(x), window_size)  # [B * nW, ws, ws, 3C]
+            return self.proj(window_unpartition(self._attend_qkv(windows), window_size, pad_hw, hw))
+        windows, pad_hw = window_partition(x, window_size)  # [B * nW, ws, ws, C]
+        return window_unpartition(self.proj(self._attend_qkv(self.qkv(windows))), window_size, pad_hw, hw)
+
+    def project_q(self, x: Tensor) -> Tensor:
+        """Queries alone (the first third of ``qkv``): [..., C] -> [..., C]."""
+        bias = self.qkv.bias
+        return F.linear(x, self.qkv.weight[: self.dim], None if bias is None else bias[: self.dim])
+
+    def project_kv(self, x: Tensor) -> Tensor:
+        """Keys then values (the last two thirds of ``qkv``): [..., C] -> [..., 2C]."""
+        bias = self.qkv.bias
+        return F.linear(x, self.qkv.weight[self.dim :], None if bias is None else bias[self.dim :])
+
+    def attend(
+        self, q: Tensor, kv: Tensor, q_hw: tuple[int, int], k_hw: tuple[int, int], mask: Tensor | None = None
+    ) -> Tensor:
+        """Each group's queries attend to its keys/values, then the output projection.
+
+        q: [B, G, q_h * q_w, C], kv: [B, G, k_h * k_w, 2C] (``project_q`` / ``project_kv`` outputs), mask: additive
+        logits broadcastable to [B, G, heads, Lq, Lk] -> [B, G, Lq, C]. Relative positions take MViTv2's form, which
+        relates query and key grids of different sizes.
+        """
+        return self.proj(self._attend(q, kv, q_hw, k_hw, mask))
+
+    def _attend_qkv(self, qkv: Tensor) -> Tensor:
+        """Self-attention of fused projections over each grid: qkv [B, h, w, 3C] -> [B, h, w, C] (not projected)."""
+        b, h, w, _ = qkv.shape
+        qkv = qkv.reshape(b, 1, h * w, -1)
+        out = self._attend(qkv[..., : self.dim], qkv[..., self.dim :], (h, w), (h, w), None)
+        return out.reshape(b, h, w, self.dim)
+
+    def _attend(
+        self, q: Tensor, kv: Tensor, q_hw: tuple[int, int], k_hw: tuple[int, int], mask: Tensor | None
+    ) -> Tensor:
+        bias = mask
+        if self.use_rel_pos:
+            heads_q = q.unflatten(-1, (self.num_heads, -1)).transpose(-3, -2)  # [B, G, heads, Lq, hd]
+            rel = decomposed_rel_pos_bias(heads_q, self.rel_pos_h, self.rel_pos_w, q_hw, k_hw)  # [B, G, heads, Lq, Lk]
+            bias = rel if mask is None else rel + mask
+        return grouped_attention(q, kv, self.num_heads, bias, fused=self.fused_attn)
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block on a [B, H, W, C] grid; windowed attention when ``window_size > 0``."""
+    """Pre-norm transformer block on a [B, H, W, C] grid; windowed attention when ``window_size > 0``.
+
+    Adapters that run the block on other token sets (STViT-R's roles) use its parts: ``queries``,
+    ``keys_values``, ``queries_keys_values`` (normalised and projected tokens), ``attend``,
+    ``attention_residual`` and ``mlp_residual``.
+    """
 
     def __init__(
         self,
@@ -113,18 +155,36 @@ class Block(nn.Module):
         self.ls2 = LayerScale(dim, layer_scale_init) if layer_scale_init is not None else nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: [B, H, W, C] -> [B, H, W, C]."""
-        shortcut = x
-        x = self.norm1(x)
-        if self.window_size > 0:
-            # Padded tokens are zeros after the norm; as in ViTDet they are not masked out as keys.
-            hw = (x.shape[1], x.shape[2])
-            windows, pad_hw = window_partition(x, self.window_size)  # [B * nW, ws, ws, C]
-            x = window_unpartition(self.attn(windows), self.window_size, pad_hw, hw)
-        else:
-            x = self.attn(x)
-        x = shortcut + self.drop_path(self.ls1(x))
+    def forward(self, x: Tensor, zero_pad_qkv: bool = False) -> Tensor:
+        """x: [B, H, W, C] -> [B, H, W, C]; ``zero_pad_qkv``: how windows pad, see ``Attention.forward``."""
+        x = self.attention_residual(x, self.attn(self.norm1(x), self.window_size, zero_pad_qkv))
+        return self.mlp_residual(x)
+
+    def queries(self, x: Tensor) -> Tensor:
+        """Normalised and projected queries: [..., C] -> [..., C]."""
+        return self.attn.project_q(self.norm1(x))
+
+    def keys_values(self, x: Tensor) -> Tensor:
+        """Normalised and projected keys then values: [..., C] -> [..., 2C]."""
+        return self.attn.project_kv(self.norm1(x))
+
+    def queries_keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``queries`` and ``keys_values`` of the same tokens, normalised once: [..., C] -> ([..., C], [..., 2C])."""
+        y = self.norm1(x)
+        return self.attn.project_q(y), self.attn.project_kv(y)
+
+    def attend(
+        self, q: Tensor, kv: Tensor, q_hw: tuple[int, int], k_hw: tuple[int, int], mask: Tensor | None = None
+    ) -> Tensor:
+        """``Attention.attend``: q [B, G, Lq, C], kv [B, G, Lk, 2C] -> projected output [B, G, Lq, C]."""
+        return self.attn.attend(q, kv, q_hw, k_hw, mask)
+
+    def attention_residual(self, x: Tensor, out: Tensor) -> Tensor:
+        """The residual stream x plus the (layer-scaled, drop-path) attention output of the same shape."""
+        return x + self.drop_path(self.ls1(out))
+
+    def mlp_residual(self, x: Tensor) -> Tensor:
+        """x plus the MLP branch: [..., C] -> [..., C]."""
         return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
 
 
@@ -154,7 +214,12 @@ class ViT(nn.Module):
     ``pretrain_img_size`` (default ``img_size``) sizes the absolute position table, ``img_size`` the
     relative-position tables of global blocks; ViTDet uses 224 and 1024. Any input size works: the image is
     zero-padded bottom/right to a multiple of the patch and the position grid is resized to the token grid.
+    Pretrained weights load after construction: ``densevit.checkpoint.load_weights(vit, path)`` (timm, DeiT,
+    MAE or DINOv2 files by default), or a config's ``pretrained``.
     """
+
+    # Layout that ``densevit.checkpoint.load_weights`` assumes for a file given without a converter.
+    default_converter: ClassVar[str] = "timm"
 
     def __init__(
         self,
@@ -176,7 +241,6 @@ class ViT(nn.Module):
         layer_scale_init: float | None = None,
         use_act_checkpoint: bool = False,
         out_indices: Sequence[int] = (-1,),
-        pretrained: str | Path | None = None,
         pretrain_img_size: int | None = None,
     ) -> None:
         super().__init__()
@@ -223,13 +287,6 @@ class ViT(nn.Module):
         )
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.apply(_init_weights)
-        if pretrained is not None:
-            load_pretrained(
-                self,
-                pretrained,
-                convert=partial(convert_timm_vit, patch_size=patch_size),
-                expected_missing=("rel_pos_", "ls1.gamma", "ls2.gamma"),
-            )
 
     def embed(self, x: Tensor) -> Tensor:
         """Patch embedding plus resized absolute positions: x [B, 3, H, W] -> [B, h, w, C]."""

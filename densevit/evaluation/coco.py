@@ -1,4 +1,4 @@
-"""COCO box, mask and keypoint evaluators that reproduce pycocotools' COCOeval numbers.
+"""COCO box and mask evaluators that reproduce pycocotools' COCOeval numbers.
 
 Two traps are handled here rather than left to callers: `COCO.loadRes` takes its box path (area = w * h)
 whenever a result carries `bbox`, so mask evaluation drops `bbox` first; and `loadRes` crashes on an empty
@@ -23,13 +23,6 @@ import torch
 PrintFn = Callable[[str], None]
 
 BOX_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
-KEYPOINT_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-# Per-joint OKS falloff of the 17 COCO keypoints, divided by 10 as pycocotools does (bit-identical floats).
-# fmt: off
-_SIGMAS_X10 = (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72,  # nose, eyes, ears, shoulders, elbows
-               0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89)  # wrists, hips, knees, ankles
-# fmt: on
-COCO_KEYPOINT_SIGMAS = tuple(s / 10.0 for s in _SIGMAS_X10)
 BACKENDS = ("auto", "pycocotools", "faster_coco_eval")
 
 
@@ -338,78 +331,4 @@ class CocoEvaluator:
                 table = _per_category_table(coco_eval, self.coco_gt)
                 self.print_fn(f"COCO {iou_type} AP per category:\n{table}")
             metrics.update(type_metrics)
-        return metrics
-
-
-class CocoKeypointEvaluator:
-    """COCO keypoint OKS AP/AR with pycocotools' COCOeval (iouType "keypoints")."""
-
-    def __init__(
-        self,
-        ann_file: str | Path,
-        sigmas: Sequence[float] | None = None,
-        print_fn: PrintFn = print,
-    ) -> None:
-        self.print_fn = print_fn
-        self._backend = _resolve_backend("pycocotools")
-        ann_keys = ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "keypoints", "num_keypoints")
-        self.coco_gt = _load_ground_truth(ann_file, ann_keys, self._backend)
-        keypoint_cats = [cat for cat in self.coco_gt.cats.values() if "keypoints" in cat]
-        if len(keypoint_cats) != 1:
-            raise ValueError(
-                f"COCO annotation file {ann_file}: expected exactly one category with a 'keypoints' list, "
-                f"found {len(keypoint_cats)}"
-            )
-        self.cat_id = keypoint_cats[0]["id"]
-        self.num_keypoints = len(keypoint_cats[0]["keypoints"])
-        self.sigmas = tuple(COCO_KEYPOINT_SIGMAS if sigmas is None else sigmas)
-        if len(self.sigmas) != self.num_keypoints:
-            raise ValueError(
-                f"sigmas has {len(self.sigmas)} entries, the category has {self.num_keypoints} keypoints"
-            )
-
-    def process(self, sample: dict) -> list[dict]:
-        """One image's poses (original pixels) -> COCO keypoint result entries."""
-        img_id = _image_id(sample, self.coco_gt)
-        keypoints = _to_numpy(sample["keypoints"]).astype(np.float64)  # [N, K, 3] (x, y, score)
-        scores = _to_numpy(sample["scores"]).reshape(-1)
-        expected = (len(scores), self.num_keypoints, 3)
-        if keypoints.shape != expected:
-            raise ValueError(
-                f"img_id {img_id}: keypoints must be [N, K, 3] = {list(expected)} (N = len(scores)), "
-                f"found {list(keypoints.shape)}"
-            )
-        return [
-            {
-                "image_id": img_id,
-                "category_id": self.cat_id,
-                "keypoints": k.reshape(-1).tolist(),
-                "score": float(s),
-            }
-            for k, s in zip(keypoints, scores, strict=True)
-        ]
-
-    def compute(self, records: list[list[dict]]) -> dict[str, float]:
-        """Evaluate the per-image result lists returned by `process`."""
-        return self.evaluate_results(_flatten(records))
-
-    def evaluate_results(self, results: list[dict] | str | Path) -> dict[str, float]:
-        """Evaluate a keypoint result list or result JSON file -> {"kpt_AP": ..., ...} in percent."""
-        results = _load_results(results)
-        if not results:
-            self.print_fn("COCO keypoint evaluation: no detections, all metrics are 0")
-            return {f"kpt_{name}": 0.0 for name in KEYPOINT_STAT_NAMES}
-        _check_results(results, self.coco_gt, ("keypoints",))
-        bad = [i for i, r in enumerate(results) if len(r["keypoints"]) != 3 * self.num_keypoints]
-        if bad:
-            raise ValueError(
-                f"COCO results: entry {bad[0]} has {len(results[bad[0]]['keypoints'])} keypoint values, "
-                f"expected {3 * self.num_keypoints}"
-            )
-        # A `bbox` would send loadRes down its box path (area = w * h) instead of the keypoint path.
-        selected = _without(results, ("bbox", "segmentation"))
-        eval_factory = self._backend.eval_factory
-        coco_eval = _run_cocoeval(eval_factory, self.coco_gt, selected, "keypoints", self.sigmas)
-        metrics = stats_to_dict(coco_eval.stats, KEYPOINT_STAT_NAMES, "kpt")
-        _print_summary(metrics, "kpt", self.print_fn)
         return metrics

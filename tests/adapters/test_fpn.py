@@ -11,6 +11,7 @@ from torch import nn
 from densevit.adapters.fpn import FPN
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.timm_backbone import TimmBackbone
+from densevit.checkpoint import load_weights
 
 
 class FixedMaps(nn.Module):
@@ -75,7 +76,8 @@ def test_loads_local_classification_checkpoint(tmp_path, name, out_indices):
     torch.manual_seed(0)
     reference = timm.create_model(name, pretrained=False)
     torch.save(reference.state_dict(), tmp_path / "weights.pth")
-    backbone = TimmBackbone(name, pretrained=tmp_path / "weights.pth", out_indices=out_indices).eval()
+    backbone = TimmBackbone(name, out_indices=out_indices).eval()
+    load_weights(backbone, tmp_path / "weights.pth")
     reference.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -88,11 +90,11 @@ def test_loads_local_classification_checkpoint(tmp_path, name, out_indices):
 def test_wrong_checkpoint_and_out_indices_raise(tmp_path):
     torch.save({"blocks.0.weight": torch.zeros(1)}, tmp_path / "vit.pth")
     with pytest.raises(ValueError, match="none of its 1 keys"):
-        TimmBackbone("resnet18", pretrained=tmp_path / "vit.pth")
+        load_weights(TimmBackbone("resnet18"), tmp_path / "vit.pth")
     partial_state = dict(list(timm.create_model("resnet18").state_dict().items())[:10])
     torch.save(partial_state, tmp_path / "partial.pth")
     with pytest.raises(ValueError, match="are not in the checkpoint"):
-        TimmBackbone("resnet18", pretrained=tmp_path / "partial.pth")
+        load_weights(TimmBackbone("resnet18"), tmp_path / "partial.pth")
     with pytest.raises(ValueError, match="fewer feature levels"):
         TimmBackbone("convnext_atto")
 

@@ -11,21 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.adapters.stvit_r import (
-    DumbbellConfig,
-    SemanticBlock,
-    STViTR,
-    apply_role,
-    check_roles,
-    dumbbell_roles,
-    middle_dumbbell_roles,
-)
-from densevit.adapters.stvit_r_ops import gather_regions, padding_mask, pooled_rows_valid, semantic_pool
+from densevit.adapters.stvit_r import STViTR, middle_dumbbell_roles
 from densevit.backbones.interface import ShapeSpec
+from densevit.backbones.swin_stvit_r import SemanticBlock
 from densevit.backbones.vit import LAYER_NORM, Block, ViT
 from densevit.config import build, load_config, to_plain
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.base import Batch
+from densevit.ops.dumbbell import DumbbellConfig, apply_role, check_roles, dumbbell_roles
+from densevit.ops.semantic_tokens import gather_regions, padding_mask, pooled_rows_valid, semantic_pool
 
 # --- ops against explicit computations -------------------------------------------------------------------------
 
@@ -304,6 +298,10 @@ def test_adapter_outputs_at_requested_blocks_and_checks_its_input():
         STViTR(ViT(embed_dim=32, depth=4, num_heads=2, img_size=64), roles=ROLES)
     with pytest.raises(ValueError, match="lacks"):
         STViTR(nn.Linear(2, 2))
+    vit = ViT(embed_dim=32, depth=2, num_heads=2, img_size=64)
+    vit.blocks[0] = nn.Identity()
+    with pytest.raises(ValueError, match=r"blocks \[0\] of ViT lack the RoleBlock methods"):
+        STViTR(vit, roles=("init", "recover"))
 
 
 # --- the quickstart config learns ---------------------------------------------------------------------------------

@@ -12,12 +12,11 @@ from torch import nn
 from densevit.adapters.vit_comer import (
     ViTCoMer,
     build_vit_comer,
-    convert_vit_comer,
     merged_dw_kernel,
-    window_block_zero_qkv,
 )
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
+from densevit.checkpoint import convert_vit_comer, load_weights
 
 TINY_INDEXES = ((0, 0), (1, 1), (2, 2), (3, 3))
 
@@ -111,7 +110,7 @@ def test_state_dict_has_the_official_layout():
 
 @pytest.mark.parametrize("old_names", [False, True])
 @pytest.mark.parametrize("prefix", [False, True])
-def test_official_checkpoints_load_strictly(old_names, prefix):
+def test_official_checkpoints_load_strictly(old_names, prefix, tmp_path):
     source = tiny_comer()
     randomise(source)
     state = official_state_dict(source)
@@ -122,6 +121,10 @@ def test_official_checkpoints_load_strictly(old_names, prefix):
         state = {f"backbone.{k}": v for k, v in state.items()} | {"neck.conv.weight": torch.zeros(1)}
     target = tiny_comer()
     target.load_state_dict(convert_vit_comer(state), strict=True)
+    torch.save({"state_dict": state}, tmp_path / "vit_comer.pth")
+    target = tiny_comer()
+    report = load_weights(target, tmp_path / "vit_comer.pth")  # strict, ViTCoMer's default converter
+    assert report.converter == "vit_comer" and report.new == []
     for (name, a), b in zip(source.state_dict().items(), target.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -131,7 +134,8 @@ def test_pretrained_file_loads_official_and_vit_only_weights(tmp_path):
     randomise(source)
     full = tmp_path / "vit_comer.pth"
     torch.save({"state_dict": {f"backbone.{k}": v for k, v in official_state_dict(source).items()}}, full)
-    model = tiny_comer(pretrained=full)
+    model = tiny_comer()
+    load_weights(model, full)
     assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), model.state_dict().values(),
                                                  strict=True))
 
@@ -145,7 +149,8 @@ def test_pretrained_file_loads_official_and_vit_only_weights(tmp_path):
     torch.save(dinov2, path)
     model = tiny_comer(tiny_vit(pretrain_img_size=592))
     init_level_embed = model.level_embed.detach().clone()
-    missing, unexpected = model.load_pretrained(path)
+    report = load_weights(model, path)
+    missing, unexpected = report.missing, report.unexpected
     assert not unexpected and all(not k.startswith("backbone.") for k in missing)
     assert torch.equal(model.level_embed, init_level_embed)  # adapter left at its init
     assert torch.equal(model.backbone.blocks[0].ls1.gamma, torch.full((64,), 0.5))
@@ -236,7 +241,7 @@ def test_windowed_blocks_pad_qkv_with_zeros():
             out[0, i:i + 3, j:j + 3] = (attn @ v).transpose(0, 1).reshape(3, 3, 64)
     y = x + block.ls1(block.attn.proj(out[:, :4, :5]))
     expected = y + block.ls2(block.mlp(block.norm2(y)))
-    torch.testing.assert_close(window_block_zero_qkv(block, x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(block(x, zero_pad_qkv=True), expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(block(x), expected, atol=1e-4)  # ViTDet's padding differs
 
 

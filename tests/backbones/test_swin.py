@@ -9,18 +9,18 @@ import pytest
 import torch
 from timm.models.swin_transformer import SwinTransformerBlock as TimmSwinBlock
 
-from densevit.adapters.stvit_r import DumbbellConfig, SemanticBlock, apply_role
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.swin import (
     SWIN_SIZES,
     PatchMerging,
     SwinBlock,
     SwinTransformer,
-    convert_swin_checkpoint,
     shifted_window_mask,
 )
-from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SwinSTViTR
+from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SemanticBlock, SwinSTViTR
+from densevit.checkpoint import convert_swin_checkpoint, load_weights
 from densevit.flops import flop_counter
+from densevit.ops.dumbbell import DumbbellConfig, apply_role
 
 TINY = dict(embed_dim=16, num_heads=(1, 2, 4, 8), window_size=7)
 # The released stage-3 layout needs 18 blocks (units start at blocks 0, 6 and 12).
@@ -145,7 +145,8 @@ def test_released_checkpoint_layout_loads_strictly(cls, stvit_r, tmp_path, caplo
     path = tmp_path / "release.pth"
     torch.save({"state_dict": state, "meta": {"epoch": 36}}, path)
     with caplog.at_level(logging.WARNING):
-        loaded = cls(**TINY_STVIT, pretrained=path)
+        loaded = cls(**TINY_STVIT)
+        load_weights(loaded, path)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     key = "layers.2.blocks.1.attn.kv.weight" if stvit_r else "layers.2.blocks.1.attn.qkv.weight"
     torch.testing.assert_close(loaded.state_dict()[key], state["backbone." + key])

@@ -13,8 +13,15 @@ from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from densevit.backbones.interface import ShapeSpec
-from densevit.backbones.vit import VIT_SIZES, VITDET_GLOBAL_BLOCKS, VITDET_SIZES, Attention, ViT
-from densevit.backbones.vit_utils import get_rel_pos, resize_abs_pos, window_partition, window_unpartition
+from densevit.backbones.vit import VIT_SIZES, VITDET_GLOBAL_BLOCKS, VITDET_SIZES, Attention, Block, ViT
+from densevit.backbones.vit_utils import (
+    decomposed_rel_pos_bias,
+    get_rel_pos,
+    resize_abs_pos,
+    window_partition,
+    window_unpartition,
+)
+from densevit.checkpoint import load_weights
 
 TINY = dict(embed_dim=64, depth=2, num_heads=2)
 
@@ -132,6 +139,56 @@ def test_fused_path_equals_explicit_path_with_grads():
     assert results[0][1]["blocks.1.attn.rel_pos_h"].abs().sum() > 0
 
 
+def randomised_block(**kwargs) -> Block:
+    """A float64 block whose norms, layer scales and rel-pos tables are not at their identity init."""
+    torch.manual_seed(0)
+    block = Block(16, 2, layer_scale_init=0.5, **kwargs).double()
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            if "norm" in name or "ls" in name or "rel_pos" in name:
+                p.uniform_(0.5, 1.5)
+    return block
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_block_forward_equals_its_composed_parts(fused):
+    """queries / keys_values / attend / attention_residual / mlp_residual compose to the block's forward."""
+    block = randomised_block(use_rel_pos=True, rel_pos_size=4)
+    set_fused(block, fused)
+    x = torch.randn(2, 3, 5, 16, dtype=torch.float64)
+    with torch.no_grad():
+        qkv = torch.cat([block.attn.project_q(x), block.attn.project_kv(x)], dim=-1)
+        torch.testing.assert_close(qkv, block.attn.qkv(x), rtol=1e-12, atol=1e-12)
+        q = block.queries(x).reshape(2, 1, 15, 16)  # one group: the whole grid
+        kv = block.keys_values(x).reshape(2, 1, 15, 32)
+        out = block.attend(q, kv, (3, 5), (3, 5)).reshape(2, 3, 5, 16)
+        composed = block.mlp_residual(block.attention_residual(x, out))
+        torch.testing.assert_close(composed, block(x), rtol=1e-12, atol=1e-12)
+
+
+def test_zero_pad_qkv_pads_the_projections_of_windows():
+    """ViT-CoMer's windows: q, k, v zero-padded after the projection, padded keys unmasked (logit 0, value 0)."""
+    block = randomised_block(window_size=3, use_rel_pos=True, rel_pos_size=3)
+    x = torch.randn(2, 4, 5, 16, dtype=torch.float64)
+    with torch.no_grad():
+        qkv = F.pad(block.attn.qkv(block.norm1(x)), (0, 0, 0, 1, 0, 2))  # [2, 6, 6, 48]
+        out = torch.zeros(2, 6, 6, 16, dtype=torch.float64)
+        for i in range(0, 6, 3):
+            for j in range(0, 6, 3):
+                window = qkv[:, i:i + 3, j:j + 3].reshape(2, 9, 3, 2, 8)
+                q, k, v = window.permute(2, 0, 3, 1, 4)  # each [2, heads, 9, 8]
+                logits = q @ k.transpose(-1, -2) / math.sqrt(8)
+                logits = logits + decomposed_rel_pos_bias(q, block.attn.rel_pos_h, block.attn.rel_pos_w, (3, 3),
+                                                          (3, 3))
+                out[:, i:i + 3, j:j + 3] = (logits.softmax(-1) @ v).transpose(1, 2).reshape(2, 3, 3, 16)
+        y = x + block.ls1(block.attn.proj(out[:, :4, :5]))
+        expected = y + block.ls2(block.mlp(block.norm2(y)))
+        torch.testing.assert_close(block(x, zero_pad_qkv=True), expected, rtol=1e-12, atol=1e-12)
+        assert not torch.allclose(block(x), expected)  # ViTDet pads the tokens instead
+        grid = torch.randn(2, 6, 3, 16, dtype=torch.float64)  # a multiple of the window: nothing to pad
+        torch.testing.assert_close(block(grid, zero_pad_qkv=True), block(grid), rtol=0, atol=0)
+
+
 # --- ViT -------------------------------------------------------------------------------------------------------
 
 
@@ -167,7 +224,8 @@ def test_timm_and_mae_checkpoints_match_timm_blocks(tmp_path):
             hidden.append(tokens.transpose(1, 2).reshape(1, 192, 14, 14))
 
     for path, extra in ((timm_file, {}), (mae_file, {"use_rel_pos": True})):
-        model = ViT(**VIT_SIZES["tiny"], out_indices=(5, 11), pretrained=path, **extra).eval()
+        model = ViT(**VIT_SIZES["tiny"], out_indices=(5, 11), **extra).eval()
+        load_weights(model, path)
         own = model.state_dict()
         assert [k for k in own if k not in reference.state_dict() and "rel_pos_" not in k] == []
         for key, value in reference.state_dict().items():

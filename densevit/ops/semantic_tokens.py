@@ -1,7 +1,8 @@
-"""Tensor maths of STViT-R (semantic tokens with recovery): pooling, region gathering, padding masks, attention.
+"""Tensor maths of STViT-R's semantic tokens: pooling, window grouping, region gathering, padding masks.
 
-Plain functions on tensors, no parameters. Token maps are ``[B, H, W, D]`` grids; a *region* is the
-``kernel x kernel`` neighbourhood that one window (``stride x stride`` tokens) reads its keys and values from.
+Plain functions on tensors, no parameters; ``densevit.ops.dumbbell`` runs blocks on them. Token maps are
+``[B, H, W, D]`` grids; a *region* is the ``kernel x kernel`` neighbourhood that one window (``stride x stride``
+tokens) reads its keys and values from.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from densevit.ops.resize import pad_to_multiple
+
 __all__ = [
     "MASK_MODES",
     "RELEASED_MASK_VALUE",
@@ -20,7 +23,6 @@ __all__ = [
     "pad_grid",
     "padding_mask",
     "pooled_rows_valid",
-    "region_attention",
     "region_padding",
     "semantic_pool",
     "ungroup_windows",
@@ -41,7 +43,7 @@ def semantic_pool(x: Tensor, window: int, pooled: int) -> Tensor:
     """
     h, w = x.shape[1:3]
     nh, nw = math.ceil(h / window), math.ceil(w / window)
-    x = F.pad(x, (0, 0, 0, nw * window - w, 0, nh * window - h)).permute(0, 3, 1, 2)
+    x = pad_to_multiple(x, window, channels_last=True).permute(0, 3, 1, 2)
     # Pooling the whole map to (nh * pooled, nw * pooled) uses the bins [floor(i * window / pooled),
     # ceil((i + 1) * window / pooled)) shifted by whole windows: exactly the per-window pooling, in one call.
     pooled_map = F.adaptive_max_pool2d(x, (nh * pooled, nw * pooled))
@@ -154,21 +156,3 @@ def padding_mask(
     mask = F.pad(mask, (before, after, before, after), value=fill)
     regions = gather_regions(mask[None, :, :, None], kernel, stride)  # [1, nW, k * k, 1]
     return regions[0, :, None, None, :, 0]
-
-
-def region_attention(q: Tensor, kv: Tensor, num_heads: int, bias: Tensor | None = None) -> Tensor:
-    """Multi-head attention of each window's queries to its own keys/values (no output projection).
-
-    q: [B, nW, Lq, C], kv: [B, nW, Lk, 2C] (keys then values, as one projection gives them),
-    bias: additive logits broadcastable to [B, nW, heads, Lq, Lk] -> [B, nW, Lq, C].
-    """
-    b, nw, lq, c = q.shape
-    lk = kv.shape[2]
-    head_dim = c // num_heads
-    # Windows go into the batch axis: 4-D inputs take PyTorch's fused CPU kernel, 5-D ones the slow math path.
-    q = q.reshape(b * nw, lq, num_heads, head_dim).transpose(1, 2)  # [B*nW, heads, Lq, hd]
-    k, v = kv.reshape(b * nw, lk, 2, num_heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)  # [B*nW, heads, Lk, hd]
-    if bias is not None:
-        bias = torch.broadcast_to(bias, (b, nw, *bias.shape[-3:])).reshape(b * nw, *bias.shape[-3:]).to(q.dtype)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    return out.transpose(1, 2).reshape(b, nw, lq, c)
