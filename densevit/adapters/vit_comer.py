@@ -360,6 +360,8 @@ class ViTCoMer(nn.Module):
     size / D; detection 0.5), ``cnn_feature_interaction`` and ``vit_feature`` ("interaction": level i gets x after
     interaction i, segmentation; "final": every level gets the final x, detection). Any input size works: the
     image is zero-padded bottom/right to a multiple of 32 and the maps are cropped back to ceil(H / stride).
+    Windowed ViT blocks zero-pad q, k and v after the projection as the reference does (``zero_pad_qkv``, see
+    ``Attention.forward``; False pads the tokens as ViTDet does).
     Build the ViT with ``layer_scale_init=1.0`` (ViT-CoMer's default layer scale). ``densevit.checkpoint.load_weights``
     loads an official ViT-CoMer backbone/detector/segmentor checkpoint or ViT-only weights (timm/DeiT, DINOv2, the
     reference's converted DINOv2 files; the adapter then stays at its init) into the built adapter.
