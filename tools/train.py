@@ -9,7 +9,7 @@ from mmengine.config import DictAction
 
 from densevit.config import load_config
 from densevit.engine.runner import build_runner
-from densevit.visualization import plot_loss_curves
+from densevit.vis.curves import plot_loss_curves
 
 
 def parse_args() -> argparse.Namespace:
