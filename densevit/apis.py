@@ -27,9 +27,11 @@ from densevit.engine.model import RunnerModel
 from densevit.evaluation.coco import detection_results, mask_to_rle
 from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
+from densevit.models.restoration import ImageRestorer
 from densevit.models.segmentor import Segmentor
 from densevit.vis.depth import depth_to_png16, draw_depth
 from densevit.vis.detection import draw_detections
+from densevit.vis.restoration import draw_comparison
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
 
 __all__ = ["TASKS", "Task", "inference", "init_model", "task_of"]
@@ -106,6 +108,21 @@ def depth_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -
              "depth_min": low, "depth_median": mid, "depth_max": high, "png16_scale": DEPTH_PNG_SCALE}]
 
 
+def restoration_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
+    """``<stem>_restored.png``: the restored image at full resolution; ``<stem>_compare.png``: input | restored with
+    a zoomed crop of each where they differ most."""
+    restored = _numpy(pred["restored"]).transpose(1, 2, 0)
+    return {"_restored": restored, "_compare": draw_comparison(image, restored)}
+
+
+def restoration_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
+    """One record per image: input and output sizes and the scale."""
+    h, w = pred["img_shape"]
+    _, out_h, out_w = pred["restored"].shape
+    return [{"image_id": image_id, "file_name": file_name, "input_height": int(h), "input_width": int(w),
+             "height": int(out_h), "width": int(out_w), "scale": model.model.scale}]
+
+
 @dataclass(frozen=True)
 class Task:
     """How scripts feed one kind of task model and what they write from its predictions."""
@@ -119,6 +136,7 @@ TASKS: dict[type[nn.Module], Task] = {
     MaskRCNN: Task(instance_input, detection_pictures, detection_records),
     Segmentor: Task(dense_input, segmentation_pictures, segmentation_records),
     DepthEstimator: Task(dense_input, depth_pictures, depth_records),
+    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records),
 }
 
 
@@ -180,7 +198,7 @@ def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> 
     """Run the model on RGB uint8 arrays or image paths; one prediction dict per image, at the original size.
 
     Detection: ``boxes``/``labels``/``scores``(/``masks``); segmentation: ``sem_seg`` [H, W] class indices;
-    depth: ``depth`` [H, W] metres.
+    depth: ``depth`` [H, W] metres; restoration: ``restored`` uint8 [3, scale * H, scale * W].
     """
     to_input = task_of(model).to_input
     items = []

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from densevit.datasets.coco import read_image
+from densevit.datasets.io import read_image
 from densevit.ops.degradations import add_gaussian_noise, gaussian_blur, imresize
 
 __all__ = [
