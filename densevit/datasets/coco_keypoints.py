@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from densevit.datasets.coco import load_coco_json, read_image
+from densevit.datasets.coco import load_coco_json
+from densevit.datasets.io import read_image
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 

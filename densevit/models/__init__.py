@@ -1,8 +1,10 @@
-"""Task models (plain modules with ``loss(batch)`` / ``predict(batch)``): Mask R-CNN, the segmentor, depth."""
+"""Task models (plain modules with ``loss(batch)`` / ``predict(batch)``): Mask R-CNN, the segmentor, depth,
+restoration."""
 
 from densevit.models.base import Batch, TaskModel
 from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
+from densevit.models.restoration import ImageRestorer
 from densevit.models.segmentor import Segmentor
 
-__all__ = ["Batch", "DepthEstimator", "MaskRCNN", "Segmentor", "TaskModel"]
+__all__ = ["Batch", "DepthEstimator", "ImageRestorer", "MaskRCNN", "Segmentor", "TaskModel"]
