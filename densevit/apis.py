@@ -20,7 +20,7 @@ from mmengine.config import Config
 from torch import nn
 
 from densevit.config import build, load_config, resolve_type, to_plain
-from densevit.datasets.coco import read_image
+from densevit.datasets.io import read_image
 from densevit.datasets.transforms import apply_instance_transforms
 from densevit.engine.data import collate
 from densevit.engine.model import RunnerModel
@@ -29,8 +29,8 @@ from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
 from densevit.models.segmentor import Segmentor
 from densevit.vis.depth import depth_to_png16, draw_depth
+from densevit.vis.detection import draw_detections
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
-from densevit.visualization import draw_detections
 
 __all__ = ["TASKS", "Task", "inference", "init_model", "task_of"]
 

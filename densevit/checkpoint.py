@@ -35,7 +35,7 @@ import pickle
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,10 @@ __all__ = [
     "convert_vit_comer",
     "convert_vitpose",
     "get_converter",
+    "load_state",
     "load_state_dict_file",
     "load_weights",
+    "read_torch_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,8 +123,16 @@ def _read_pickle(path: Path) -> Any:
         return _NumpyOnlyUnpickler(f).load()
 
 
+def read_torch_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
+    """A PyTorch checkpoint with ``weights_only=True`` said explicitly (environment defaults cannot turn it off)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
 def _read_torch(path: Path) -> Any:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return read_torch_checkpoint(path)
 
 
 def _read_safetensors(path: Path) -> Any:
@@ -552,6 +562,7 @@ class LoadReport:
     missing: list[str]  # module keys the file should have held but does not: left at init
     unexpected: list[str]  # converted file keys the module does not have: not loaded
     skipped: list[str]  # converted file keys the layout leaves out on purpose: not loaded
+    mismatched: list[str] = field(default_factory=list)  # "key: file shape vs model shape", not loaded
 
 
 def _some(keys: Sequence[str], limit: int = 8) -> str:
@@ -594,39 +605,61 @@ def load_weights(
     with ``strict`` so are missing and unexpected keys (``strict=False`` logs them as warnings and loads the rest,
     for fine-tuning from another model). Keys new in the dense model are logged as info.
     """
+    return load_state(module, load_state_dict_file(path), str(path), converter, strict=strict,
+                      expected_missing=expected_missing)
+
+
+def load_state(
+    module: nn.Module,
+    raw: Mapping[str, Tensor],
+    source: str,
+    converter: str | Converter | Callable[[Mapping[str, Tensor]], Mapping[str, Tensor]] | None = None,
+    *,
+    strict: bool = True,
+    expected_missing: Sequence[str] = (),
+    skip_mismatched: bool = False,
+) -> LoadReport:
+    """``load_weights`` on tensors already read (``source`` names where they come from in messages).
+
+    ``skip_mismatched`` (fine-tuning from another model, e.g. another class count; needs ``strict=False``) leaves
+    tensors whose shapes differ at their initial values and lists them in the report instead of failing.
+    """
+    if skip_mismatched and strict:
+        raise ValueError("load_state: skip_mismatched needs strict=False")
     name = type(module).__name__
     converter_name, layout = _resolve(module, converter)
-    raw = load_state_dict_file(path)
     own = module.state_dict()
     state = layout.convert(raw, own)
     skipped = [k for k in state if _matches(k, layout.skip)]
     state = {k: v for k, v in state.items() if k not in skipped}
-    mismatched = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-                  for k, v in state.items() if k in own and v.shape != own[k].shape]
-    if mismatched:
-        raise ValueError(f"{path}: tensor shapes differ from {name} (converter {converter_name}): "
+    other_shape = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
+    mismatched = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in other_shape]
+    if mismatched and skip_mismatched:
+        state = {k: v for k, v in state.items() if k not in other_shape}
+    elif mismatched:
+        raise ValueError(f"{source}: tensor shapes differ from {name} (converter {converter_name}): "
                          + "; ".join(mismatched))
     if not any(k in own for k in state):
         raise ValueError(
-            f"{path}: none of its {len(raw)} keys (e.g. {next(iter(raw))!r}) is a key of {name} "
+            f"{source}: none of its {len(raw)} keys (e.g. {next(iter(raw))!r}) is a key of {name} "
             f"(e.g. {next(iter(own))!r}) after converter {converter_name}; wrong checkpoint or converter?"
         )
     # A kind of key the converted file does not hold at all is new in the dense model; some but not all is a gap.
     new_patterns = [p for p in (*layout.new_keys, *expected_missing) if not any(re.search(p, k) for k in state)]
     new_patterns += layout.skip
-    absent = [k for k in own if k not in state]
+    absent = [k for k in own if k not in state and k not in other_shape]
     new = [k for k in absent if _matches(k, new_patterns)]
     missing = [k for k in absent if k not in new]
     unexpected = [k for k in state if k not in own]
-    report = LoadReport(str(path), converter_name, [k for k in state if k in own], new, missing, unexpected,
-                        skipped)
+    report = LoadReport(source, converter_name, [k for k in state if k in own], new, missing, unexpected,
+                        skipped, mismatched)
     if strict and (missing or unexpected):
         problems = []
         if missing:
             problems.append(f"{len(missing)} tensors of {name} are not in the checkpoint: {_some(missing)}")
         if unexpected:
             problems.append(f"{len(unexpected)} checkpoint tensors are not in {name}: {_some(unexpected)}")
-        raise ValueError(f"{path} (converter {converter_name}): " + "; ".join(problems)
+        raise ValueError(f"{source} (converter {converter_name}): " + "; ".join(problems)
                          + "; wrong checkpoint or converter? (strict=False loads what matches)")
     module.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
     _log(report, name)
@@ -645,3 +678,6 @@ def _log(report: LoadReport, name: str) -> None:
                        _some(report.missing))
     if report.unexpected:
         logger.warning("%s: checkpoint keys not used by %s: %s", report.path, name, _some(report.unexpected))
+    if report.mismatched:
+        logger.warning("%s: tensors of another shape, left at init in %s: %s", report.path, name,
+                       _some(report.mismatched))

@@ -1,14 +1,16 @@
 """Parameters, FLOPs, latency and peak memory of a config's model (or of any module) on one input shape.
 
     python tools/benchmark.py CONFIG --shape 512 512 [--amp bf16] [--repeats 10] [--threads 2]
+    python tools/benchmark.py configs/vitpose/CONFIG --shape 256 192 --batch 32 --threads 2   # person crops / s
     python tools/benchmark.py --module densevit.adapters.vit_comer.build_vit_comer \\
         --kwargs '{"size": "small", "task": "segmentation"}' --shape 512 512
 
 A config's task model runs its raw network, ``forward(images)`` (no post-processing: Mask R-CNN's pyramid
-maps, the segmentor's logits, the depth map). ``--module`` builds a class or builder function from its import path
-with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
+maps, the segmentor's logits, the depth map, a pose model's heatmaps of a batch of person crops; throughput is
+inputs per second: crops per second for a top-down pose model). ``--module`` builds a class or builder function
+from its import path with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
 
-FLOPs come from ``densevit.flops`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
+FLOPs come from ``densevit.benchmarking`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
 multiply-add counts 2). Latency is the median (and minimum) over ``--repeats`` forward passes after
 ``--warmup`` passes, under ``torch.inference_mode``. Peak memory: on CUDA ``torch.cuda.max_memory_allocated``
 above the memory held before the first pass; on the CPU the growth of the process's peak resident set size
@@ -22,16 +24,16 @@ import importlib
 import json
 import resource
 import statistics
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
+from densevit.benchmarking import count_params, flop_counter, time_calls
 from densevit.config import build, load_config
-from densevit.flops import flop_counter
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -69,15 +71,6 @@ def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.T
     return model, model, f"{type(model).__name__}.forward"
 
 
-def count_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def main() -> None:
     args = parse_args()
     if args.threads:
@@ -98,15 +91,7 @@ def main() -> None:
         counter = flop_counter()
         with counter:
             fn(x)
-        for _ in range(args.warmup):
-            fn(x)
-        times = []
-        for _ in range(args.repeats):
-            sync(device)
-            start = time.perf_counter()
-            fn(x)
-            sync(device)
-            times.append(time.perf_counter() - start)
+        times = time_calls(partial(fn, x), args.repeats, device, warmup=args.warmup)
     if device.type == "cuda":
         memory = f"{(torch.cuda.max_memory_allocated(device) - base_memory) / 2**20:.0f} MiB (CUDA max allocated)"
     else:
@@ -123,6 +108,7 @@ def main() -> None:
     print(f"FLOPs:        {gflops:.1f} G")
     print(f"latency:      median {median * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms over {args.repeats} runs "
           f"({gflops / median:.1f} GFLOP/s)")
+    print(f"throughput:   {args.batch / median:.1f} inputs/s (median latency, batch {args.batch})")
     print(f"peak memory:  {memory}")
 
 

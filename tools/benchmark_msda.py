@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from densevit.benchmarking import median_ms, print_speed_table
 from densevit.ops.ms_deform_attn import ms_deform_attn, ms_deform_attn_grid_sample, reference_points
-from densevit.timing import median_ms, print_speed_table
 
 
 def parse_args() -> argparse.Namespace:

@@ -16,8 +16,8 @@ from functools import partial
 
 import torch
 
+from densevit.benchmarking import median_ms, print_speed_table
 from densevit.ops.roi_align import fpn_levels, multilevel_roi_align, multilevel_roi_align_torchvision
-from densevit.timing import median_ms, print_speed_table
 
 STRIDES = (4, 8, 16, 32)
 

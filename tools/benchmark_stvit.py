@@ -3,15 +3,16 @@
     python tools/benchmark_stvit.py swin-s --size 800 1216 --repeats 5
     python tools/benchmark_stvit.py vit-b --size 1024 1024 --repeats 5
 
-FLOPs come from ``torch.utils.flop_counter`` (a multiply-add counts 2); latency is the forward time of one
-image under ``torch.inference_mode``, the two models alternating so that load on the machine hits both alike.
+FLOPs come from ``densevit.benchmarking`` (torch's flop counter; a multiply-add counts 2); latency is the forward
+time of one image under ``torch.inference_mode``, the two models alternating so that load on the machine hits both
+alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
+from functools import partial
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ from densevit.adapters.stvit_r import STViTR
 from densevit.backbones.swin import SWIN_SIZES, SwinTransformer
 from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SwinSTViTR
 from densevit.backbones.vit import VITDET_SIZES, ViT
-from densevit.flops import count_flops
+from densevit.benchmarking import count_flops, count_params, time_call
 
 # ViTDet-S: the ViTDet-B layout at the width of ViT-S / DeiT-S.
 _VITDET_S = dict(VITDET_SIZES["base"], embed_dim=384, num_heads=6)
@@ -55,14 +56,12 @@ def main() -> None:
             m(x)  # warm-up
         for _ in range(args.repeats):
             for name, m in models.items():
-                start = time.perf_counter()
-                m(x)
-                times[name].append(time.perf_counter() - start)
+                times[name].append(time_call(partial(m, x)))
 
     print(f"{args.model} at {args.size[0]}x{args.size[1]}, batch 1, {torch.get_num_threads()} CPU threads, "
           f"{args.repeats} repeats")
     for name, m in models.items():
-        params = sum(p.numel() for p in m.parameters()) / 1e6
+        params = count_params(m) / 1e6
         t = times[name]
         print(f"  {name:8s} params {params:7.2f} M  FLOPs {flops[name] / 1e9:8.1f} G  latency median "
               f"{statistics.median(t):6.2f} s  min {min(t):6.2f} s  all {' '.join(f'{v:.2f}' for v in t)}")

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from densevit.apis import inference, init_model, task_of
 from densevit.config import load_config
-from densevit.datasets.coco import read_image
+from densevit.datasets.io import read_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 

@@ -34,8 +34,10 @@ def main() -> None:
     metrics = runner.test()
     if runner.rank == 0:
         out = work_dir / "metrics.json"
-        # JSON has no NaN: a metric without data (e.g. APl when no object is large) is written as null
-        values = {k: float(v) if math.isfinite(float(v)) else None for k, v in metrics.items()}
+        # JSON has no NaN: a metric without data (e.g. APl when no object is large) is written as null; text (the
+        # restoration evaluator's scoring convention) is kept as it is
+        values = {k: v if isinstance(v, str) else float(v) if math.isfinite(float(v)) else None
+                  for k, v in metrics.items()}
         out.write_text(json.dumps(values, indent=2, allow_nan=False))
         print(f"metrics written to {out}")
 

@@ -35,6 +35,7 @@ from torch.utils.checkpoint import checkpoint
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "MRFP",
@@ -359,6 +360,8 @@ class ViTCoMer(nn.Module):
     size / D; detection 0.5), ``cnn_feature_interaction`` and ``vit_feature`` ("interaction": level i gets x after
     interaction i, segmentation; "final": every level gets the final x, detection). Any input size works: the
     image is zero-padded bottom/right to a multiple of 32 and the maps are cropped back to ceil(H / stride).
+    Windowed ViT blocks zero-pad q, k and v after the projection as the reference does (``zero_pad_qkv``, see
+    ``Attention.forward``; False pads the tokens as ViTDet does).
     Build the ViT with ``layer_scale_init=1.0`` (ViT-CoMer's default layer scale). ``densevit.checkpoint.load_weights``
     loads an official ViT-CoMer backbone/detector/segmentor checkpoint or ViT-only weights (timm/DeiT, DINOv2, the
     reference's converted DINOv2 files; the adapter then stays at its init) into the built adapter.
@@ -467,7 +470,7 @@ class ViTCoMer(nn.Module):
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> [B, D, ceil(H / s), ceil(W / s)] maps for s = 4, 8, 16, 32."""
         in_h, in_w = x.shape[-2:]
-        x = F.pad(x, (0, (-in_w) % 32, 0, (-in_h) % 32))
+        x = pad_to_multiple(x, 32)
         c1, c2, c3, c4 = self.spm(x)  # [B, h_s, w_s, D]
         c = merge_levels([c2 + self.level_embed[0], c3 + self.level_embed[1], c4 + self.level_embed[2]])
         x = self.backbone.embed(x)  # [B, h, w, D], stride 16

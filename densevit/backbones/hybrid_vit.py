@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
-from densevit.backbones.vit_utils import pad_to_multiple
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = ["ConvStem", "HybridViT"]
 

@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import window_partition, window_unpartition
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "SWIN_SIZES",
@@ -117,7 +118,7 @@ class SwinBlock(nn.Module):
         ws, shift = self.window_size, self.shift_size
         shortcut = x
         # Pad after the norm (padded tokens are zeros), then roll, as the reference does.
-        x = F.pad(self.norm1(x), (0, 0, 0, (-w) % ws, 0, (-h) % ws))
+        x = pad_to_multiple(self.norm1(x), ws, channels_last=True)
         if shift:
             x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
         windows, padded_hw = window_partition(x, ws)  # [B * nW, ws, ws, C], no further padding
@@ -139,8 +140,7 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, H, W, C] -> [B, ceil(H / 2), ceil(W / 2), 2C]."""
-        h, w = x.shape[1:3]
-        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = pad_to_multiple(x, 2, channels_last=True)
         # Order (0,0), (1,0), (0,1), (1,1) as in the reference, so its reduction weights apply.
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
         return self.reduction(self.norm(x))
@@ -160,9 +160,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, 3, H, W] -> [B, ceil(H / p), ceil(W / p), C]."""
-        p = self.patch_size
-        x = F.pad(x, (0, (-x.shape[-1]) % p, 0, (-x.shape[-2]) % p))
-        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+        return self.norm(self.proj(pad_to_multiple(x, self.patch_size)).permute(0, 2, 3, 1))
 
 
 class SwinStage(nn.Module):

@@ -30,9 +30,9 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.swin import SWIN_SIZES, PatchMerging, SwinBlock, SwinTransformer
-from densevit.backbones.vit_utils import pad_to_multiple
 from densevit.ops.attention import grouped_attention
 from densevit.ops.dumbbell import DumbbellConfig, apply_role, check_roles, dumbbell_roles
+from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "STVIT_R_SWIN_SIZES",

@@ -20,12 +20,12 @@ from torch.utils.checkpoint import checkpoint
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit_utils import (
     decomposed_rel_pos_bias,
-    pad_to_multiple,
     resize_abs_pos,
     window_partition,
     window_unpartition,
 )
 from densevit.ops.attention import grouped_attention
+from densevit.ops.resize import pad_to_multiple
 
 # Pre-norm LayerNorm of timm / ViTDet ViTs.
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)

@@ -11,22 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from densevit.ops.resize import pad_to_multiple
+
 __all__ = [
     "decomposed_rel_pos_bias",
     "get_rel_pos",
-    "pad_to_multiple",
     "resize_abs_pos",
     "window_partition",
     "window_unpartition",
 ]
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Zero-pad an image batch [B, C, H, W] bottom/right so that H and W are multiples of ``multiple``."""
-    h, w = x.shape[-2:]
-    if h % multiple or w % multiple:
-        x = F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple))
-    return x
 
 
 def window_partition(x: Tensor, window_size: int) -> tuple[Tensor, tuple[int, int]]:
@@ -34,11 +27,9 @@ def window_partition(x: Tensor, window_size: int) -> tuple[Tensor, tuple[int, in
 
     x: [B, H, W, C] -> (windows [B * nH * nW, ws, ws, C], padded size (Hp, Wp)).
     """
-    b, h, w, c = x.shape
-    pad_h, pad_w = (-h) % window_size, (-w) % window_size
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
+    b, _, _, c = x.shape
+    x = pad_to_multiple(x, window_size, channels_last=True)
+    hp, wp = x.shape[1:3]
     x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
     windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
     return windows, (hp, wp)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from densevit.datasets.coco import read_image
+from densevit.datasets.io import read_image
 from densevit.datasets.transforms import seed_transforms
 
 __all__ = ["ADE20K", "ADE20K_CLASSES", "SegFolderDataset", "read_label", "reduce_zero_label"]

@@ -7,26 +7,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
+from densevit.datasets.io import read_image
 from densevit.datasets.transforms import apply_instance_transforms, seed_transforms
 
-__all__ = ["CocoDetection", "decode_segmentation", "load_coco_json", "read_image"]
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 [H, W, 3]; a missing or unreadable file raises naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file {path} does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise OSError(f"image file {path} could not be decoded (corrupt or not an image)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+__all__ = ["CocoDetection", "decode_segmentation", "load_coco_json"]
 
 
 def load_coco_json(path: str | Path) -> dict:

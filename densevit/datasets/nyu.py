@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from densevit.datasets.coco import read_image
 from densevit.datasets.depth_transforms import apply_depth_transforms
+from densevit.datasets.io import read_image
 from densevit.datasets.transforms import seed_transforms
 
 __all__ = ["DepthDataset", "DepthFolder", "DepthSample", "NYUDepth", "parse_split_file", "read_depth"]

@@ -16,30 +16,18 @@ import numpy as np
 from albumentations.augmentations.crops.transforms import BaseCrop
 from albumentations.core.transforms_interface import DualTransform, ImageOnlyTransform
 
+from densevit.ops.resize import keep_ratio_size, size_pair
+
 __all__ = [
     "CatMaxRatioCrop",
     "PhotoMetricDistortion",
     "RandomKeepRatioResize",
     "class_ratio_ok",
-    "keep_ratio_size",
     "seg_train_transforms",
 ]
 
 # ImageNet mean colour: padding with it becomes ~0 after normalisation, as mmsegmentation pads normalised images.
 MEAN_RGB = (124, 116, 104)
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
-def keep_ratio_size(h: int, w: int, scale: Sequence[float]) -> tuple[int, int]:
-    """Size (h', w') of an h x w image rescaled to fit ``scale`` = (long, short) bounds, keeping its aspect ratio.
-
-    mmcv's ``rescale_size``: factor = min(long / max(h, w), short / min(h, w)), sides rounded half up.
-    """
-    factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
-    return int(h * factor + 0.5), int(w * factor + 0.5)
 
 
 class RandomKeepRatioResize(DualTransform):
@@ -93,7 +81,7 @@ class CatMaxRatioCrop(BaseCrop):
         p: float = 1.0,
     ) -> None:
         super().__init__(p=p)
-        self.size = _pair(size)
+        self.size = size_pair(size)
         self.cat_max_ratio = cat_max_ratio
         self.ignore_index = ignore_index
         self.max_tries = max_tries
@@ -191,7 +179,7 @@ def seg_train_transforms(
     pad_value: Sequence[int] = MEAN_RGB,
 ) -> A.Compose:
     """The ADE20K training pipeline; ``scale`` is (long, short) before the random ratio, ``crop_size`` (h, w)."""
-    ch, cw = _pair(crop_size)
+    ch, cw = size_pair(crop_size)
     steps: list[A.BasicTransform] = [
         RandomKeepRatioResize(scale, ratio_range),
         CatMaxRatioCrop((ch, cw), cat_max_ratio, ignore_index),

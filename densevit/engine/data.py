@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
+
+from densevit.ops.resize import pad_to_size
 
 __all__ = ["DataPreprocessor", "collate"]
 
@@ -71,6 +72,5 @@ def _pad_dense(sample: dict, h: int, w: int) -> dict:
     out = dict(sample)
     for key, value in _DENSE_TARGETS.items():
         if key in out:
-            t = out[key]
-            out[key] = F.pad(t, (0, w - t.shape[-1], 0, h - t.shape[-2]), value=value)
+            out[key] = pad_to_size(out[key], (h, w), value)
     return out

@@ -20,6 +20,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import torch
 
+from densevit.evaluation.table import format_table
+
 PrintFn = Callable[[str], None]
 
 BOX_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -167,16 +169,6 @@ def stats_to_dict(stats: Sequence[float], names: Sequence[str], prefix: str) -> 
     """Name the leading COCOeval.stats entries ("bbox_AP", ...) in percent."""
     named = zip(names, stats[: len(names)], strict=True)
     return {f"{prefix}_{name}": _percent(value) for name, value in named}
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Plain-text table with left-aligned columns; floats are printed with 2 decimals."""
-    cells = [[str(h) for h in header]]
-    cells += [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _print_summary(metrics: dict[str, float], prefix: str, print_fn: PrintFn) -> None:

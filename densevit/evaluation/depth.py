@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from densevit.evaluation.coco import format_table
+from densevit.evaluation.table import format_table
 
 __all__ = ["DEPTH_METRIC_NAMES", "EVAL_CROPS", "DepthEvaluator", "clamp_prediction", "depth_metrics", "eval_mask"]
 

@@ -9,19 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ConvBNReLU", "FCNHead", "MLPHead", "check_features", "classifier", "resize"]
+from densevit.ops.resize import resize
+
+__all__ = ["ConvBNReLU", "FCNHead", "MLPHead", "check_features", "classifier"]
 
 NormLayer = Callable[[int], nn.Module]
-
-
-def resize(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize of [B, C, h, w] to ``size`` (align_corners=False, as mmsegmentation); no-op when equal."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def check_features(head: nn.Module, features: Sequence[Tensor]) -> None:

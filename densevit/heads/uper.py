@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from densevit.heads.seg_heads import ConvBNReLU, NormLayer, check_features, classifier, resize
+from densevit.heads.seg_heads import ConvBNReLU, NormLayer, check_features, classifier
+from densevit.ops.resize import resize
 
 __all__ = ["PyramidPooling", "UPerHead"]
 

@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from densevit.backbones.interface import levels_at, output_shapes
-from densevit.datasets.seg_transforms import keep_ratio_size
-from densevit.heads.seg_heads import resize
 from densevit.models.base import Batch
+from densevit.ops.resize import keep_ratio_size, pad_to_multiple, resize, size_pair
 
 __all__ = ["Segmentor", "pixel_accuracy", "seg_cross_entropy", "slide_inference"]
 
@@ -65,10 +64,6 @@ def slide_inference(
             total[:, :, y1:y2, x1:x2] += logits_fn(image[:, :, y1:y2, x1:x2])
             count[:, :, y1:y2, x1:x2] += 1
     return total / count
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 class Segmentor(nn.Module):
@@ -131,8 +126,8 @@ class Segmentor(nn.Module):
         self.aux_weight = aux_weight
         self.ignore_index = ignore_index
         self.test_mode = test_mode
-        self.crop_size = _pair(crop_size)
-        self.crop_stride = _pair(crop_stride)
+        self.crop_size = size_pair(crop_size)
+        self.crop_stride = size_pair(crop_stride)
         self.test_scale = tuple(test_scale) if test_scale is not None else None
         self.tta_scales = tuple(tta_scales)
         self.tta_flip = tta_flip
@@ -166,8 +161,7 @@ class Segmentor(nn.Module):
     def whole_logits(self, image: Tensor) -> Tensor:
         """image [B, 3, h, w] -> logits [B, K, h, w]; padded to ``size_divisor`` so features align with pixels."""
         h, w = image.shape[-2:]
-        d = self.size_divisor
-        padded = F.pad(image, (0, -w % d, 0, -h % d))
+        padded = pad_to_multiple(image, self.size_divisor)
         logits = self.decode_head(self._select(self.backbone(padded), self.decode_levels))
         return resize(logits, padded.shape[-2:])[:, :, :h, :w]
 

@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from densevit.ops.resize import pad_to_multiple
 from densevit.ops.semantic_tokens import (
     MASK_MODES,
     gather_regions,
@@ -198,7 +199,7 @@ def recover_image_tokens(block: RoleBlock, x: Tensor, s: Tensor, cfg: DumbbellCo
     if s.shape[1:3] != (nh * p, nw * p):
         raise ValueError(f"semantic tokens {tuple(s.shape[1:3])} do not match {nh}x{nw} windows of {p}x{p}")
     pad_b, pad_r = nh * win - h, nw * win - w
-    q = group_windows(pad_grid(block.queries(x), 0, pad_b, 0, pad_r), (win, win))  # [B, nW, win*win, C]
+    q = group_windows(pad_to_multiple(block.queries(x), win, channels_last=True), (win, win))  # [B, nW, win*win, C]
     before, after = region_padding(p, kernel)
     kv = _regions_of(block, s, (before, after, before, after), kernel, p)  # [B, nW, K*K, 2C]
     valid = (pooled_rows_valid(h, win, p, nh, x.device), pooled_rows_valid(w, win, p, nw, x.device))

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from densevit.ops.resize import pad_to_multiple
+
 __all__ = [
     "MASK_MODES",
     "RELEASED_MASK_VALUE",
@@ -41,7 +43,7 @@ def semantic_pool(x: Tensor, window: int, pooled: int) -> Tensor:
     """
     h, w = x.shape[1:3]
     nh, nw = math.ceil(h / window), math.ceil(w / window)
-    x = F.pad(x, (0, 0, 0, nw * window - w, 0, nh * window - h)).permute(0, 3, 1, 2)
+    x = pad_to_multiple(x, window, channels_last=True).permute(0, 3, 1, 2)
     # Pooling the whole map to (nh * pooled, nw * pooled) uses the bins [floor(i * window / pooled),
     # ceil((i + 1) * window / pooled)) shifted by whole windows: exactly the per-window pooling, in one call.
     pooled_map = F.adaptive_max_pool2d(x, (nh * pooled, nw * pooled))

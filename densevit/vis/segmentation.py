@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from densevit.visualization import class_colors
+from densevit.vis.colors import class_colors
 
 __all__ = ["draw_segmentation", "sem_seg_to_png"]
 

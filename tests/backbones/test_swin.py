@@ -18,8 +18,8 @@ from densevit.backbones.swin import (
     shifted_window_mask,
 )
 from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SemanticBlock, SwinSTViTR
+from densevit.benchmarking import flop_counter
 from densevit.checkpoint import convert_swin_checkpoint, load_weights
-from densevit.flops import flop_counter
 from densevit.ops.dumbbell import DumbbellConfig, apply_role
 
 TINY = dict(embed_dim=16, num_heads=(1, 2, 4, 8), window_size=7)

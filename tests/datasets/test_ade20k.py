@@ -13,9 +13,9 @@ from densevit.datasets.seg_transforms import (
     CatMaxRatioCrop,
     PhotoMetricDistortion,
     class_ratio_ok,
-    keep_ratio_size,
     seg_train_transforms,
 )
+from densevit.ops.resize import keep_ratio_size
 
 
 def write_pair(root, split: str, stem: str, label: np.ndarray) -> None:

@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import torch
 
-from densevit.evaluation.restoration import RestorationEvaluator, psnr, ssim
+from densevit.evaluation.restoration import RestorationEvaluator, psnr, ssim, ssim_matlab_3d
 
 
 def ref_luma(img: np.ndarray) -> np.ndarray:
@@ -121,16 +122,60 @@ def test_bad_inputs() -> None:
         psnr(img[..., 0], img[..., 0], test_y_channel=True)
 
 
-def test_evaluator_averages_per_image(pair: tuple[np.ndarray, np.ndarray]) -> None:
+def ref_ssim_3d(a: np.ndarray, b: np.ndarray) -> float:
+    """MATLAB's volume SSIM written with scipy: Gaussian sigma 1.5, radius 5 in all three axes, nearest borders."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+
+    def filt(x: np.ndarray) -> np.ndarray:
+        return scipy.ndimage.gaussian_filter(x, 1.5, mode="nearest", truncate=5 / 1.5)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = filt(a), filt(b)
+    va, vb, cab = filt(a * a) - ma**2, filt(b * b) - mb**2, filt(a * b) - ma * mb
+    return float(np.mean((2 * ma * mb + c1) * (2 * cab + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))))
+
+
+def test_ssim_matlab_3d_matches_scipy(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    pred, gt = pair
+    expected = ref_ssim_3d(pred, gt)
+    assert ssim_matlab_3d(pred, gt) == pytest.approx(expected, abs=1e-10)
+    assert ssim_matlab_3d(gt, gt) == pytest.approx(1.0, abs=1e-12)
+    assert abs(expected - ssim(pred, gt)) > 1e-3  # a different number from the per-channel SSIM
+
+
+def chw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+def test_evaluator_averages_per_image_and_per_set(pair: tuple[np.ndarray, np.ndarray]) -> None:
     pred, gt = pair
     lines: list[str] = []
     evaluator = RestorationEvaluator(crop_border=2, test_y_channel=True, print_fn=lines.append)
+    images = [pred, np.flip(pred, 1), gt]
     samples = [
-        {"pred": to_tensor(pred), "gt": to_tensor(gt)},
-        {"pred": to_tensor(np.flip(pred, 1).copy()), "gt": to_tensor(gt)},
+        {"restored": chw(images[0]), "gt": chw(gt), "set_name": "Set5"},
+        {"restored": to_tensor(images[1].copy()), "gt": chw(gt), "set_name": "Set5"},  # float in [0, 1] too
+        {"restored": chw(images[2]), "gt": chw(gt), "set_name": "Set14"},
     ]
     metrics = evaluator.compute([evaluator.process(s) for s in samples])
-    images = [pred, np.flip(pred, 1)]
-    assert metrics["psnr"] == pytest.approx(np.mean([ref_psnr(p, gt, 2, True) for p in images]), rel=1e-12)
-    assert metrics["ssim"] == pytest.approx(np.mean([ref_ssim(p, gt, 2, True) for p in images]), abs=1e-10)
-    assert "PSNR" in lines[0] and "2 images" in lines[0]
+    psnrs = [ref_psnr(p, gt, 2, True) for p in images[:2]]
+    ssims = [ref_ssim(p, gt, 2, True) for p in images]
+    assert metrics["Set5/psnr"] == pytest.approx(np.mean(psnrs), rel=1e-12)
+    assert metrics["Set5/ssim"] == pytest.approx(np.mean(ssims[:2]), abs=1e-10)
+    assert metrics["Set14/psnr"] == math.inf and metrics["Set14/ssim"] == pytest.approx(1.0)
+    assert metrics["ssim"] == pytest.approx(np.mean(ssims), abs=1e-10)
+    assert metrics["convention"] == "uint8, Y (BT.601, unrounded), crop_border 2; SSIM per channel, valid window " \
+                                    "(BasicSR); per image, then mean"
+    assert "3 images" in lines[0] and "Set5: 2 images" in lines[0] and metrics["convention"] in lines[0]
+
+
+def test_evaluator_3d_option_and_errors(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    pred, gt = pair
+    evaluator = RestorationEvaluator(ssim_3d=True, print_fn=lambda _: None)
+    metrics = evaluator.compute([evaluator.process({"restored": chw(pred), "gt": chw(gt), "set_name": "GoPro"})])
+    assert metrics["ssim"] == pytest.approx(ref_ssim_3d(pred, gt), abs=1e-10)
+    assert "MATLAB ssim on the array as a volume" in metrics["convention"]
+    with pytest.raises(ValueError, match=r"image a\.png: image shapes differ"):
+        evaluator.process({"restored": chw(pred[:8]), "gt": chw(gt), "img_path": "a.png"})
+    with pytest.raises(KeyError, match="no 'restored'"):
+        evaluator.process({"gt": chw(gt)})
