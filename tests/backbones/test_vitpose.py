@@ -164,6 +164,18 @@ def test_mae_file_initialises_the_backbone(tmp_path):
     torch.testing.assert_close(backbone.pos_embed.data, expect)
 
 
+def test_mae_patch14_kernel_is_zero_padded_to_16(tmp_path):
+    kernel = torch.randn(DIM, 3, 14, 14)
+    mae = {"patch_embed.proj.weight": kernel, "patch_embed.proj.bias": torch.zeros(DIM),
+           "pos_embed": torch.randn(1, 1 + 16 * 16, DIM)}  # ViT-H/14 at 224: 16x16 positions
+    torch.save({"model": mae}, tmp_path / "mae_pretrain_vit_huge.pth")
+    backbone = ViTPoseBackbone(img_size=IMG, embed_dim=DIM, depth=DEPTH, num_heads=HEADS)
+    load_weights(backbone, tmp_path / "mae_pretrain_vit_huge.pth", strict=False)  # blocks absent from this file
+    padded = backbone.patch_embed.proj.weight.data
+    torch.testing.assert_close(padded[..., 1:15, 1:15], kernel)
+    assert padded[..., 0, :].abs().sum() == 0 and padded[..., :, 15].abs().sum() == 0
+
+
 def test_sizes_and_layer_decay_as_vitpose():
     assert VITPOSE_SIZES["small"]["num_heads"] == 12  # not timm's 6
     assert [VITPOSE_SIZES[s]["drop_path_rate"] for s in ("small", "base", "large", "huge")] == [0.1, 0.3, 0.5, 0.55]
