@@ -18,7 +18,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default: work_dirs/<config name>)")
     parser.add_argument("--resume", nargs="?", const=True, default=False,
                         help="resume from CKPT, or from the last checkpoint in the work dir when no path is given")
-    parser.add_argument("--load-from", help="initialise the model from this checkpoint (no optimiser state)")
+    parser.add_argument("--load-from", help="initialise the model from this checkpoint (no optimiser state); every "
+                        "tensor must fit")
+    parser.add_argument("--load-partial", action="store_true",
+                        help="with --load-from: fine-tune from another model, loading the tensors that fit and "
+                        "listing the ones skipped (missing, unexpected, other shape)")
     parser.add_argument("--amp", action="store_true", help="mixed precision (fp16 on GPU, bf16 on CPU)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
@@ -31,8 +35,10 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
     work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
+    if args.load_partial and not args.load_from:
+        raise SystemExit("--load-partial needs --load-from CKPT")
     runner = build_runner(cfg, work_dir=work_dir, resume=args.resume, load_from=args.load_from, amp=args.amp,
-                          launcher=args.launcher)
+                          launcher=args.launcher, load_partial=args.load_partial)
     runner.train()
     if runner.rank == 0:
         scalars = Path(runner.log_dir) / "vis_data" / "scalars.json"

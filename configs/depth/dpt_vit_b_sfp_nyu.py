@@ -5,16 +5,14 @@ The pyramid's stride 4/8/16/32 maps feed DPT's fusion directly (reassemble proje
 
 from mmengine.config import read_base
 
+from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
+
 with read_base():
     from .dpt_vit_b_nyu import *
 
-from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-
-vit = dict(model.backbone)
-vit.update(out_indices=(11,))  # the pyramid is built from the last block's stride-16 map
 model.backbone = dict(
     type=SimpleFeaturePyramid,
-    backbone=vit,
+    backbone=dict(model.backbone, out_indices=(11,)),  # the pyramid is built from the last block's stride-16 map
     out_channels=256,
     scale_factors=(4.0, 2.0, 1.0, 0.5),
     top_block=False,  # DPT takes exactly four levels

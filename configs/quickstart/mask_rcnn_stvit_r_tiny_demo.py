@@ -21,7 +21,6 @@ model.backbone.backbone = dict(
     init_kernel=8,
     recover_kernel=6,
 )
-# the schedule this config was measured with (README); the base config now runs 1,000 iterations
-max_iters = 1350
+max_iters = 1350  # fits the quickstarts' 10-minute CPU budget (configs/quickstart/README.md)
 param_scheduler[1].update(end=max_iters, T_max=max_iters - 100)
 train_cfg.update(max_iters=max_iters, val_interval=max_iters)

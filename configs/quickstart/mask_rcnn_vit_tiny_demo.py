@@ -1,37 +1,34 @@
 """Quickstart: a tiny ViTDet Mask R-CNN on a hybrid ViT, trained from scratch on the built-in demo shapes, on a CPU.
 
-Generate the data first: python -m densevit.datasets.demo data/demo. Train in float32: under bf16 autocast
-on the CPU the same recipe learnt far slower (box AP 0.03 against 0.5 after 150 iterations).
+Generate the data first: python -m densevit.datasets.demo data/demo. Train in float32: under bf16 autocast on
+the CPU this recipe learns far slower (docs/experiments.md).
 
 The ViT has a convolutional stem (``HybridViT``, Xiao et al., 2021) whose stride-8 map joins the simple pyramid's
-stride-8 level through a 1x1 lateral: with the plain ViT's 16x16 patch projection the same recipe reached box AP
-22.4 / mask AP 18.6 after 1,350 iterations, with the stem 60.5 / 48.8 (a step costs 0.54 s instead of 0.40 s).
-The pyramid and the R-CNN heads are slimmed for a 2-core CPU budget: the simple pyramid starts at stride 8 (the
-stride-4 level cost 40% of a step; the demo's smallest objects, 16 px, still span 2 pixels of p3), a 1-conv RPN
-head, a box head of one fc layer on the 128-wide RoI features, a 64-wide 2-conv mask head, fewer proposals and
-RoIAlign with 2x2 samples per bin. README: the figures of this config.
+stride-8 level through a 1x1 lateral: far more accurate than the plain ViT's 16x16 patch projection in this
+budget, for a third more time a step (docs/experiments.md). The pyramid and the R-CNN heads are slimmed for a
+2-core CPU: the simple pyramid starts at stride 8 (the stride-4 level would cost 40% of a step, and the demo's
+smallest objects, 16 px, still span 2 pixels of p3), a 1-conv RPN head, a box head of one fc layer on the
+128-wide RoI features, a 64-wide 2-conv mask head, fewer proposals and RoIAlign with 2x2 samples per bin.
+The STViT-R and ViT-CoMer quickstarts import this config and put their adapter on ``plain_vit``.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
-from mmengine.hooks import CheckpointHook, LoggerHook
+from mmengine.config import read_base
 from mmengine.optim import CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.backbones.hybrid_vit import HybridViT
 from densevit.backbones.vit import ViT
-from densevit.datasets.coco import CocoDetection
-from densevit.datasets.transforms import detection_test_transforms, detection_train_transforms
 from densevit.engine.data import DataPreprocessor
-from densevit.evaluation.coco import CocoEvaluator
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.mask_rcnn import MaskRCNN
 
-data_root = "data/demo"
-image_size = 256
+with read_base():
+    from .._base_.datasets.demo_instances import *
+    from .._base_.default_runtime import *
+
 width = 128
 mask_width = 64
-num_classes = 5
 
 # the plain 4-block ViT that the STViT-R and ViT-CoMer quickstarts put their adapters on
 plain_vit = dict(type=ViT, img_size=image_size, embed_dim=192, depth=4, num_heads=3)
@@ -63,34 +60,6 @@ model = dict(
                                num_classes=num_classes),
 )
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
-    dataset=dict(
-        type=CocoDetection,
-        ann_file=f"{data_root}/annotations/instances_train.json",
-        img_dir=f"{data_root}/train",
-        transforms=dict(type=detection_train_transforms, size=image_size, scale_range=(0.8, 1.25)),
-        train=True,
-    ),
-)
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(
-        type=CocoDetection,
-        ann_file=f"{data_root}/annotations/instances_val.json",
-        img_dir=f"{data_root}/val",
-        transforms=dict(type=detection_test_transforms, size=image_size),
-    ),
-)
-val_evaluator = dict(type=CocoEvaluator, ann_file=f"{data_root}/annotations/instances_val.json")
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
-
 optimizer = dict(type=AdamW, lr=4e-4, weight_decay=0.05)
 max_iters = 1000
 param_scheduler = [
@@ -98,8 +67,5 @@ param_scheduler = [
     dict(type=CosineAnnealingLR, by_epoch=False, begin=100, end=max_iters, T_max=max_iters - 100, eta_min=4e-6),
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2),
-    logger=dict(type=LoggerHook, interval=25),
-)
-randomness = dict(seed=0)
+default_hooks.checkpoint.update(interval=500, max_keep_ckpts=2)
+default_hooks.logger.update(interval=25)

@@ -2,12 +2,9 @@
 
 from mmengine.config import read_base
 
+from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES
+
 with read_base():
     from .mask_rcnn_stvit_r_swin_s_3x import *
 
-model.backbone.backbone.update(
-    embed_dim=128,
-    num_heads=(4, 8, 16, 32),
-    drop_path_rate=0.3,
-    pretrained="checkpoints/STViT-R-Swin-B.pth",
-)
+model.backbone.backbone.update(STVIT_R_SWIN_SIZES.build()["base"], pretrained="checkpoints/STViT-R-Swin-B.pth")

@@ -3,7 +3,7 @@
 The authors released no plain-ViT variant, so the detector recipe is ViTDet's. Blocks 0-2 and 9-11 run on the
 64x64 image tokens; blocks 3-8 form one dumbbell unit with the paper's geometry (7x7 windows pooled to 3x3,
 key/value regions 14 and 27): init 3, local 4, global 5, local 6, global 7, recover 8, every role reusing the
-MAE weights of its block. Backbone FLOPs at 1024x1024: 966 G -> 625 G (-35%; README, tools/benchmark_stvit.py).
+MAE weights of its block. Backbone FLOPs at 1024x1024: 966 G -> 625 G (-35%, tools/benchmark_stvit.py).
 """
 
 from mmengine.config import read_base

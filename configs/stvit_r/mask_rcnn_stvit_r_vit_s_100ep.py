@@ -2,11 +2,12 @@
 
 from mmengine.config import read_base
 
+from densevit.backbones.vit import VIT_SIZES
+
 with read_base():
     from .mask_rcnn_stvit_r_vit_b_100ep import *
 
 model.backbone.backbone.vit.update(
-    embed_dim=384,
-    num_heads=6,
+    VIT_SIZES.build()["small"],
     pretrained="checkpoints/deit_small_patch16_224.pth",  # timm / DeiT keys, converted on load
 )

@@ -9,5 +9,5 @@ with read_base():
 
 model.backbone = detector.backbone.backbone  # the detector's STViT-R-Swin-B, without its FPN
 del detector
-model.decode_head.update(in_channels=(128, 256, 512, 1024))
-model.aux_head.update(in_channels=512)
+model.decode_head.update(in_channels=tuple(model.backbone.embed_dim * 2**i for i in range(4)))
+model.aux_head.update(in_channels=model.backbone.embed_dim * 4)

@@ -7,12 +7,13 @@ after 1500 warm-up iterations.
 
 from mmengine.config import read_base
 
+from densevit.backbones.vit import VIT_SIZES
+
 with read_base():
     from .upernet_stvit_r_vit_b_sfp_ade20k_160k import *
 
 model.backbone.backbone.vit.update(
-    embed_dim=384,
-    num_heads=6,
+    VIT_SIZES.build()["small"],
     pretrained="checkpoints/deit_small_patch16_224.pth",  # timm / DeiT keys, converted on load
 )
 optimizer.update(lr=6e-5, weight_decay=0.01, layer_decay=0.95)

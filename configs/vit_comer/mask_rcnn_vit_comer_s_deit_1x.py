@@ -4,26 +4,30 @@ The paper's Mask R-CNN recipe (mmdet's standard FPN Mask R-CNN): the adapter's f
 an FPN (256 channels, p2-p6) into a 1-conv RPN head, a 2-fc box head and a 4-conv mask head without norms.
 AdamW lr 1e-4, weight decay 0.05 (none on biases, norms, pos_embed, level_embed), 500 linear warm-up
 iterations, lr x0.1 after epochs 8 and 11, 2 images per GPU x 8 GPUs. ViT blocks use 14x14 windows except the
-global blocks 2, 5, 8, 11 (detection variant of the adapter).
+global blocks 2, 5, 8, 11 (detection variant of the adapter). The other ViT-CoMer detection configs import this
+one and change the size, the initialisation or the schedule.
 Deviation: densevit has no mmdet "shorter side 800, longer <= 1333" resize yet; images are resized so that their
 longer side is 1067 (what mmdet gives 4:3 COCO images) and random-cropped to at most 1067 in training.
 """
 
 from mmengine.config import read_base
-
-with read_base():
-    from ..vitdet.mask_rcnn_vit_b_100ep import *
-
+from torch.optim import AdamW
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 from torchvision.models.detection.rpn import RPNHead
 
 from densevit.adapters.fpn import FPN
 from densevit.adapters.vit_comer import build_vit_comer
+from densevit.datasets.transforms import detection_test_transforms, detection_train_transforms
+from densevit.engine.data import DataPreprocessor
+from densevit.models.mask_rcnn import MaskRCNN
+
+with read_base():
+    from .._base_.datasets.coco_instance import *
+    from .._base_.default_runtime import *
+    from .._base_.schedules.coco_1x import *
 
 image_size = 1067  # longer side; 4:3 images become 1067x800 as with mmdet's (1333, 800) resize
-iters_per_epoch = 7330  # 117,266 COCO train2017 images with annotations / batch 16
-epochs, lr_steps = 12, (8, 11)
 
 data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
 
@@ -34,7 +38,7 @@ model = dict(
         type=FPN,
         backbone=dict(
             type=build_vit_comer,
-            size="small",
+            size="small",  # densevit.adapters.vit_comer.VIT_COMER_SIZES
             task="detection",  # MRFP hidden 0.5 D, every level gets the final ViT features
             window_size=14,
             pretrained="checkpoints/deit_small_patch16_224-cd65a155.pth",
@@ -48,17 +52,13 @@ model = dict(
     mask_head_module=dict(type=MaskRCNNHeads, in_channels=256, layers=[256] * 4, dilation=1),
 )
 
-train_dataloader.update(batch_size=2, num_workers=4)
+train_dataloader.update(num_workers=4)
 train_dataloader.dataset.transforms = dict(type=detection_train_transforms, size=image_size, scale_range=(1.0, 1.0))
+val_dataloader.update(num_workers=4)
 val_dataloader.dataset.transforms = dict(type=detection_test_transforms, size=image_size)
 test_dataloader = val_dataloader
 
 optimizer = dict(type=AdamW, lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05,
                  no_decay_names=("bias", "pos_embed", "level_embed"))
-max_iters = epochs * iters_per_epoch
-param_scheduler = [
-    dict(type=LinearLR, start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type=MultiStepLR, by_epoch=False, milestones=[e * iters_per_epoch for e in lr_steps], gamma=0.1),
-]
-train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
-default_hooks.update(checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=iters_per_epoch, max_keep_ckpts=3))
+default_hooks.checkpoint.update(interval=iters_per_epoch)
+default_hooks.logger.update(interval=20)

@@ -2,10 +2,12 @@
 
 from mmengine.config import read_base
 
+from densevit.adapters.vit_comer import VIT_COMER_SIZES
+
 with read_base():
     from .upernet_vit_comer_t_ade20k_160k import *
 
-embed_dim = 768
+embed_dim = VIT_COMER_SIZES.build()["base"]["embed_dim"]
 model.backbone.update(size="base", pretrained="checkpoints/deit_base_patch16_224-b5f2ef4d.pth")
 model.decode_head.update(in_channels=(embed_dim,) * 4)
 model.aux_head.update(in_channels=embed_dim)

@@ -7,12 +7,13 @@ AdamW lr 12e-5, weight decay 0.01, layer decay 0.95, poly lr after 1500 warm-up 
 
 from mmengine.config import read_base
 
+from densevit.adapters.vit_comer import VIT_COMER_SIZES, build_vit_comer
+
 with read_base():
     from ..upernet.upernet_vit_b_sfp_ade20k_160k import *
 
-from densevit.adapters.vit_comer import build_vit_comer
-
-embed_dim = 192
+# size tables: mmengine hands a config the names it imports as placeholders; .build() returns the table
+embed_dim = VIT_COMER_SIZES.build()["tiny"]["embed_dim"]
 model.backbone = dict(
     type=build_vit_comer,
     size="tiny",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import torch
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
@@ -44,6 +46,14 @@ class RunnerModel(BaseModel):
         if mode == "predict":
             return self.model.predict(batch)
         raise ValueError(f"RunnerModel: unknown mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
+
+    def parse_losses(self, losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """mmengine's sum of the ``loss*`` terms; the names of non-finite terms go to the message hub (the
+        optimiser wrapper names them when it refuses the step)."""
+        total, log_vars = super().parse_losses(losses)
+        bad = [name for name, value in log_vars.items() if name != "loss" and not torch.isfinite(value).all()]
+        MessageHub.get_current_instance().update_info("nonfinite_terms", bad)
+        return total, log_vars
 
 
 def _drop_inner_prefix(module: nn.Module, state: OrderedDict, prefix: str, local_metadata: dict) -> None:

@@ -9,130 +9,95 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.evaluator import Evaluator
-from mmengine.hooks import Hook
-from mmengine.logging import HistoryBuffer
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner as _MMRunner
-from mmengine.runner import set_random_seed
+from mmengine.runner import find_latest_checkpoint, set_random_seed
 
+from densevit.checkpoint import load_state, read_torch_checkpoint
 from densevit.config import build, to_dotted, to_plain
+from densevit.engine.hooks import ResumeStateHook, SafeCheckpointHook
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
-from densevit.engine.optim import param_groups
+from densevit.engine.optim import build_optim_wrapper
 
-__all__ = ["CpuAmpOptimWrapper", "ResumeStateHook", "Runner", "build_runner"]
-
-
-def _plain(value: Any) -> Any:
-    """Make checkpoint metadata loadable with weights_only=True: numpy -> tensors/Python numbers."""
-    if isinstance(value, HistoryBuffer):
-        return {_BUFFER_TAG: True, "log": torch.from_numpy(np.asarray(value._log_history, np.float64)),
-                "count": torch.from_numpy(np.asarray(value._count_history, np.float64)),
-                "max_length": value.max_length}
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return type(value)((k, _plain(v)) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
-    return value
-
-
-def _restore_buffers(value: Any) -> Any:
-    if isinstance(value, dict) and value.get(_BUFFER_TAG):
-        return HistoryBuffer(value["log"].numpy(), value["count"].numpy(), value["max_length"])
-    if isinstance(value, dict):
-        return type(value)((k, _restore_buffers(v)) for k, v in value.items())
-    return value
-
-
-_BUFFER_TAG = "__densevit_history_buffer__"
+__all__ = ["Runner", "build_runner"]
 
 
 class Runner(_MMRunner):
-    """mmengine's Runner with atomic checkpoint writes."""
+    """mmengine's Runner with safe checkpoints: only finite weights are written, through a temporary file and an
+    atomic rename; files are read weights-only and loaded strictly (``load_partial`` for fine-tuning from another
+    model); resuming says what is wrong when there is nothing, or not a training checkpoint, to resume from."""
+
+    load_partial = False  # --load-from another model: load the tensors that fit, list the rest
+    _resuming = False
 
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
-        """Write ``filename`` through a temporary file and an atomic rename."""
+        """Write ``filename`` through a temporary file and an atomic rename; refuse non-finite weights."""
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        broken = [name for name, t in model.state_dict().items() if t.is_floating_point() and not t.isfinite().all()]
+        if broken:
+            raise FloatingPointError(f"refusing to write checkpoint {filename}: {len(broken)} tensors are not "
+                                     f"finite (e.g. {broken[0]}); the previous checkpoints are kept")
         tmp = f"{filename}.tmp"
-        super().save_checkpoint(out_dir, tmp, *args, **kwargs)
+        try:
+            super().save_checkpoint(out_dir, tmp, *args, **kwargs)
+        except BaseException:
+            if self.rank == 0 and os.path.exists(os.path.join(out_dir, tmp)):
+                os.remove(os.path.join(out_dir, tmp))  # a failed save (disk full) leaves nothing behind
+            raise
         if self.rank == 0:
             os.replace(os.path.join(out_dir, tmp), os.path.join(out_dir, filename))
 
+    def load_checkpoint(self, filename: str, map_location: Any = "cpu", strict: bool = True,
+                        revise_keys: Any = None) -> dict:
+        """Read a checkpoint weights-only and load its ``state_dict`` into the task model, strictly (mmengine's
+        ``strict`` / ``revise_keys`` are superseded by ``load_partial``)."""
+        checkpoint = read_torch_checkpoint(filename, map_location)
+        if not isinstance(checkpoint, dict):
+            raise ValueError(f"{filename}: expected a checkpoint dict, found {type(checkpoint).__name__}")
+        if self._resuming:
+            lacking = [k for k in ("meta", "optimizer", "message_hub") if k not in checkpoint]
+            if lacking or "iter" not in checkpoint["meta"]:
+                raise ValueError(f"--resume {filename}: not a training checkpoint (it has no {lacking or 'meta.iter'}"
+                                 "); to start a new run from its weights use --load-from")
+        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        partial = self.load_partial and not self._resuming
+        load_state(model.model, checkpoint.get("state_dict", checkpoint), str(filename), "densevit",
+                   strict=not partial, skip_mismatched=partial)
+        self._has_loaded = True
+        self.logger.info(f"Load checkpoint from {filename}")
+        return checkpoint
 
-class ResumeStateHook(Hook):
-    """Make checkpoints safe to resume and resumption exact.
+    def resume(self, filename: str, *args: Any, **kwargs: Any) -> None:
+        """mmengine's resume, with a clear error for a file that holds weights only."""
+        self._resuming = True
+        try:
+            super().resume(filename, *args, **kwargs)
+        finally:
+            self._resuming = False
 
-    mmengine pickles its log buffers with bound methods (a ``getattr`` global that weights-only loading rightly
-    refuses); they are stored as plain tensors instead and rebuilt on load. The torch RNG state is saved too and
-    restored right before the first resumed iteration (after the data loader's own start-up draws).
-    """
-
-    priority = "VERY_LOW"
-
-    def __init__(self) -> None:
-        self._pending: dict | None = None
-
-    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Record the generators' states; turn metadata into plain data."""
-        for key in ("message_hub", "meta"):
-            if key in checkpoint:
-                checkpoint[key] = _plain(checkpoint[key])
-        state = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        checkpoint["rng_state"] = state
-
-    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Rebuild the log buffers; keep the saved RNG states until training restarts."""
-        if "message_hub" in checkpoint:
-            checkpoint["message_hub"] = _restore_buffers(checkpoint["message_hub"])
-        self._pending = checkpoint.get("rng_state")
-
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
-        """Restore the saved states once."""
-        if self._pending is not None:
-            torch.set_rng_state(self._pending["torch"])
-            if "cuda" in self._pending and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(self._pending["cuda"])
-            self._pending = None
-
-
-class CpuAmpOptimWrapper(OptimWrapper):
-    """Mixed precision on the CPU: the forward pass runs under bf16 autocast (no loss scaling needed)."""
-
-    @contextmanager
-    def optim_context(self, model: torch.nn.Module):
-        """Autocast the forward pass."""
-        with super().optim_context(model), torch.autocast("cpu", dtype=torch.bfloat16):
-            yield
-
-
-def _optim_wrapper(model: torch.nn.Module, cfg: Any, amp: bool) -> OptimWrapper:
-    opt = dict(to_plain(cfg.optimizer))
-    layer_decay = opt.pop("layer_decay", 1.0)
-    no_decay_names = opt.pop("no_decay_names", ("pos_embed",))
-    opt_type = opt.pop("type", torch.optim.AdamW)
-    groups = param_groups(model, opt["lr"], opt.get("weight_decay", 0.0), layer_decay, no_decay_names)
-    optimizer = build({"type": opt_type, "params": groups, **opt}, "optimizer")
-    clip = cfg.get("clip_grad")
-    clip = dict(clip) if clip else None
-    if not amp:
-        return OptimWrapper(optimizer, clip_grad=clip)
-    if torch.cuda.is_available():
-        return AmpOptimWrapper(optimizer=optimizer, clip_grad=clip, dtype=cfg.get("amp_dtype", "float16"))
-    return CpuAmpOptimWrapper(optimizer, clip_grad=clip)
+    def load_or_resume(self) -> None:
+        """Resume from ``load_from`` or the work dir's latest checkpoint; with none there, say so and start anew."""
+        if self._resume and self._load_from is None and not self._has_loaded:
+            latest = find_latest_checkpoint(self.work_dir)
+            if latest is None:
+                print_log(f"--resume: nothing to resume in {self.work_dir} (no last_checkpoint file); training "
+                          "starts from scratch", logger="current", level=logging.WARNING)
+                self._resume = False
+            else:
+                self._load_from = latest
+        super().load_or_resume()
 
 
 def _dataloader(cfg: Any, where: str) -> dict:
@@ -162,8 +127,12 @@ def build_runner(
     amp: bool = False,
     launcher: str = "none",
     train: bool = True,
+    load_partial: bool = False,
 ) -> Runner:
-    """Build the Runner for a loaded config: model, loaders, optimiser, schedules, hooks, evaluators."""
+    """Build the Runner for a loaded config: model, loaders, optimiser, schedules, hooks, evaluators.
+
+    ``load_from`` loads strictly; ``load_partial`` loads only the tensors that fit (fine-tuning another model).
+    """
     randomness = to_plain(cfg.get("randomness", {"seed": 0}))
     if randomness.get("seed") is not None:
         # mmengine seeds when the Runner starts, after the model exists: seed first, so the initial weights (and
@@ -175,7 +144,7 @@ def build_runner(
     if train:
         kwargs.update(
             train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader"),
-            optim_wrapper=_optim_wrapper(model, cfg, amp),
+            optim_wrapper=build_optim_wrapper(model, cfg, amp),
             param_scheduler=to_plain(cfg.get("param_scheduler")),
             train_cfg=to_plain(cfg.train_cfg),
         )
@@ -194,6 +163,8 @@ def build_runner(
             test_cfg={},
         )
     hooks = dict(to_plain(cfg.get("default_hooks", {})))
+    if hooks.get("checkpoint", {}).get("type") in (CheckpointHook, "CheckpointHook"):
+        hooks["checkpoint"] = {**hooks["checkpoint"], "type": SafeCheckpointHook}  # prunes after the save
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     distributed = launcher != "none"
     # mmengine only logs, dumps and reads a few flags from this copy; a Config(dict) holding classes would make
@@ -214,7 +185,7 @@ def build_runner(
                                                  "find_unused_parameters": cfg.get("find_unused_parameters", False)})
     if isinstance(resume, str):
         load_from, resume = resume, True
-    return Runner(
+    runner = Runner(
         model=model,
         work_dir=str(work_dir),
         default_hooks=hooks,
@@ -233,3 +204,5 @@ def build_runner(
         cfg=run_cfg,
         **kwargs,
     )
+    runner.load_partial = load_partial
+    return runner
