@@ -1,12 +1,14 @@
 """Parameters, FLOPs, latency and peak memory of a config's model (or of any module) on one input shape.
 
     python tools/benchmark.py CONFIG --shape 512 512 [--amp bf16] [--repeats 10] [--threads 2]
+    python tools/benchmark.py configs/vitpose/CONFIG --shape 256 192 --batch 32 --threads 2   # person crops / s
     python tools/benchmark.py --module densevit.adapters.vit_comer.build_vit_comer \\
         --kwargs '{"size": "small", "task": "segmentation"}' --shape 512 512
 
 A config's task model runs its raw network, ``forward(images)`` (no post-processing: Mask R-CNN's pyramid
-maps, the segmentor's logits, the depth map). ``--module`` builds a class or builder function from its import path
-with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
+maps, the segmentor's logits, the depth map, a pose model's heatmaps of a batch of person crops; throughput is
+inputs per second: crops per second for a top-down pose model). ``--module`` builds a class or builder function
+from its import path with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
 
 FLOPs come from ``densevit.benchmarking`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
 multiply-add counts 2). Latency is the median (and minimum) over ``--repeats`` forward passes after
@@ -106,6 +108,7 @@ def main() -> None:
     print(f"FLOPs:        {gflops:.1f} G")
     print(f"latency:      median {median * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms over {args.repeats} runs "
           f"({gflops / median:.1f} GFLOP/s)")
+    print(f"throughput:   {args.batch / median:.1f} inputs/s (median latency, batch {args.batch})")
     print(f"peak memory:  {memory}")
 
 

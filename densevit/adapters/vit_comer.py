@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
-from densevit.backbones.vit import ViT
+from densevit.backbones.vit import VIT_SIZES, ViT
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
 from densevit.ops.resize import pad_to_multiple
 
@@ -499,17 +499,13 @@ class ViTCoMer(nn.Module):
 
 # --- sizes -------------------------------------------------------------------------------------------------
 
-# The paper's backbones: ViT size, deformable heads / value ratio, drop path, MRFP hidden ratio of the
-# segmentation code (the detection code always uses 0.5).
+# The paper's backbones: ViT size (``VIT_SIZES``), deformable heads / value ratio, drop path, MRFP hidden ratio of
+# the segmentation code (the detection code always uses 0.5).
 VIT_COMER_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": dict(embed_dim=192, depth=12, num_heads=3, deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.1,
-                 seg_mrfp_ratio=6.0),
-    "small": dict(embed_dim=384, depth=12, num_heads=6, deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.2,
-                  seg_mrfp_ratio=1.5),
-    "base": dict(embed_dim=768, depth=12, num_heads=12, deform_num_heads=12, deform_ratio=0.5,
-                 drop_path_rate=0.3, seg_mrfp_ratio=1.0),
-    "large": dict(embed_dim=1024, depth=24, num_heads=16, deform_num_heads=16, deform_ratio=0.5,
-                  drop_path_rate=0.4, seg_mrfp_ratio=1.0,
+    "tiny": dict(VIT_SIZES["tiny"], deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.1, seg_mrfp_ratio=6.0),
+    "small": dict(VIT_SIZES["small"], deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.2, seg_mrfp_ratio=1.5),
+    "base": dict(VIT_SIZES["base"], deform_num_heads=12, deform_ratio=0.5, drop_path_rate=0.3, seg_mrfp_ratio=1.0),
+    "large": dict(VIT_SIZES["large"], deform_num_heads=16, deform_ratio=0.5, drop_path_rate=0.4, seg_mrfp_ratio=1.0,
                   interaction_indexes=((0, 5), (6, 11), (12, 17), (18, 23))),
 }
 

@@ -33,7 +33,7 @@ from densevit.datasets.io import read_image
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 
-__all__ = ["CocoKeypoints", "TopDownAugment", "flip_matrix", "keypoint_category"]
+__all__ = ["CocoKeypoints", "TopDownAugment", "crop_person", "flip_matrix", "keypoint_category"]
 
 EMPTY_CROP_POLICIES = ("skip", "error")
 
@@ -73,6 +73,17 @@ def _truncnorm(n: int) -> np.ndarray:
 def flip_matrix(width: int) -> np.ndarray:
     """The [3, 3] affine that mirrors an image of ``width`` pixels about its centre: x -> width - 1 - x."""
     return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, rotation: float,
+                input_size: tuple[int, int], flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The UDP crop of one person: image RGB [H0, W0, 3] -> (crop [H, W, 3] for ``input_size`` (H, W), the affine
+    [2, 3] from the (mirrored, when ``flip``) original image to the crop). A flip is the mirror then the crop,
+    one warp of the original image."""
+    h, w = input_size
+    matrix = udp_warp_matrix(center, scale, rotation, (w, h))
+    warp = matrix @ flip_matrix(image.shape[1]) if flip else matrix
+    return cv2.warpAffine(image, warp, (w, h), flags=cv2.INTER_LINEAR), matrix
 
 
 def keypoint_category(data: dict, source: str, category_id: int | None = None) -> dict:
@@ -309,10 +320,7 @@ class CocoKeypoints(Dataset):
             center, scale, rotation, flipped, kpts, visible = self._augment(inst, w0)
         else:
             (center, scale), rotation, flipped = self._center_scale(inst["bbox"]), 0.0, False
-        matrix = udp_warp_matrix(center, scale, rotation, (w, h))
-        # A flip is the mirror then the crop: one warp of the original image.
-        warp = matrix @ flip_matrix(w0) if flipped else matrix
-        crop = cv2.warpAffine(image, warp, (w, h), flags=cv2.INTER_LINEAR)
+        crop, matrix = crop_person(image, center, scale, rotation, (h, w), flipped)
         sample = {
             "img_id": int(inst["img_id"]),
             "img_path": str(path),
