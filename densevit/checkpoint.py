@@ -415,14 +415,22 @@ def _vitpose_grid(num_positions: int) -> tuple[int, int]:
                      "convert the file with convert_mae_vitpose(state, grid=(h, w))")
 
 
-def convert_mae_vitpose(state_dict: Mapping[str, Tensor], grid: tuple[int, int]) -> StateDict:
+def convert_mae_vitpose(
+    state_dict: Mapping[str, Tensor], grid: tuple[int, int], patch_size: int | None = None
+) -> StateDict:
     """MAE pretraining weights -> ``ViTPoseBackbone`` keys, as ViTPose initialises its backbone.
 
     timm names as ``convert_timm_vit`` (class token, final norm and decoder dropped); the square position grid
     (14x14 at 224) is resized bicubically (align_corners False) to the crop's ``grid`` (h, w), the class slot
-    kept. ``last_norm`` is not in the file and starts fresh.
+    kept. A smaller patch kernel (MAE ViT-H/14 into a patch-16 model) is zero-padded around, as ViTPose's
+    default ``patch_padding='pad'`` does. ``last_norm`` is not in the file and starts fresh.
     """
     out = convert_timm_vit(state_dict)
+    kernel = out.get("patch_embed.proj.weight")
+    if patch_size is not None and kernel is not None and kernel.shape[-1] < patch_size:
+        before = (patch_size - kernel.shape[-1]) // 2
+        after = patch_size - kernel.shape[-1] - before
+        out["patch_embed.proj.weight"] = F.pad(kernel, (before, after, before, after))
     pos = out.get("pos_embed")
     if pos is not None:
         side = math.isqrt(pos.shape[1] - 1)
@@ -513,7 +521,7 @@ def _vitpose_mae(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> S
     positions = _positions(target, "pos_embed")
     if positions is None:  # converting without a model: keep the file's grid
         return convert_timm_vit(state)
-    return convert_mae_vitpose(state, _vitpose_grid(positions))
+    return convert_mae_vitpose(state, _vitpose_grid(positions), _kernel_size(target, "patch_embed.proj.weight"))
 
 # Keys of a dense ViT that classification / self-supervised ViTs do not have.
 _VIT_NEW = (r"\.rel_pos_[hw]$", r"\.ls[12]\.gamma$")

@@ -140,6 +140,13 @@ def test_mmpose_file_loads_strictly_and_matches_the_reference(tmp_path):
         torch.testing.assert_close(model(x), reference_forward(sd, x, classic=True), rtol=1e-4, atol=1e-5)
 
 
+def test_vitpose_plus_file_is_refused_with_the_way_out(tmp_path):
+    sd = {**official_state(), "backbone.blocks.0.mlp.experts.0.weight": torch.zeros(8, 4 * DIM)}
+    torch.save({"state_dict": sd}, tmp_path / "vitpose+_base.pth")
+    with pytest.raises(ValueError, match=r"model_split\.py"):
+        load_weights(tiny_pose(), tmp_path / "vitpose+_base.pth")
+
+
 def test_wrong_layout_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "mmpose_vitpose.pth"
     torch.save({"state_dict": to_mmpose(official_state())}, path)
@@ -147,21 +154,34 @@ def test_wrong_layout_is_an_error_naming_the_file(tmp_path):
         load_weights(tiny_pose(), path)  # the official converter on a 1.x file
 
 
-def test_mae_file_initialises_the_backbone(tmp_path):
+@pytest.mark.parametrize(("img", "grid"), [(IMG, GRID), ((384, 288), (24, 18)), ((64, 64), (4, 4))])
+def test_mae_file_initialises_the_backbone(tmp_path, img, grid):
     sd = {k[len("backbone."):]: v for k, v in official_state().items()
-          if k.startswith("backbone.") and "last_norm" not in k}
+          if k.startswith("backbone.") and "last_norm" not in k and "pos_embed" not in k}
     pos = torch.randn(1, 1 + 14 * 14, DIM)
     mae = {**sd, "pos_embed": pos, "cls_token": torch.zeros(1, 1, DIM), "norm.weight": torch.ones(DIM),
            "norm.bias": torch.zeros(DIM), "mask_token": torch.zeros(1, 1, DIM)}
     path = tmp_path / "mae_pretrain.pth"
     torch.save({"model": mae}, path)
-    backbone = ViTPoseBackbone(img_size=IMG, embed_dim=DIM, depth=DEPTH, num_heads=HEADS)
-    report = load_weights(backbone, path)  # default: the MAE layout
+    backbone = ViTPoseBackbone(img_size=img, embed_dim=DIM, depth=DEPTH, num_heads=HEADS)
+    report = load_weights(backbone, path)  # default: the MAE layout; the grid follows the crop's 4:3 or square
     assert sorted(report.new) == ["last_norm.bias", "last_norm.weight"] and not report.missing
-    grid = F.interpolate(pos[:, 1:].reshape(1, 14, 14, DIM).permute(0, 3, 1, 2), size=GRID, mode="bicubic",
-                         align_corners=False)
-    expect = torch.cat([pos[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
+    table = F.interpolate(pos[:, 1:].reshape(1, 14, 14, DIM).permute(0, 3, 1, 2), size=grid, mode="bicubic",
+                          align_corners=False)
+    expect = torch.cat([pos[:, :1], table.flatten(2).transpose(1, 2)], dim=1)
     torch.testing.assert_close(backbone.pos_embed.data, expect)
+
+
+def test_mae_patch14_kernel_is_zero_padded_to_16(tmp_path):
+    kernel = torch.randn(DIM, 3, 14, 14)
+    mae = {"patch_embed.proj.weight": kernel, "patch_embed.proj.bias": torch.zeros(DIM),
+           "pos_embed": torch.randn(1, 1 + 16 * 16, DIM)}  # ViT-H/14 at 224: 16x16 positions
+    torch.save({"model": mae}, tmp_path / "mae_pretrain_vit_huge.pth")
+    backbone = ViTPoseBackbone(img_size=IMG, embed_dim=DIM, depth=DEPTH, num_heads=HEADS)
+    load_weights(backbone, tmp_path / "mae_pretrain_vit_huge.pth", strict=False)  # blocks absent from this file
+    padded = backbone.patch_embed.proj.weight.data
+    torch.testing.assert_close(padded[..., 1:15, 1:15], kernel)
+    assert padded[..., 0, :].abs().sum() == 0 and padded[..., :, 15].abs().sum() == 0
 
 
 def test_sizes_and_layer_decay_as_vitpose():
