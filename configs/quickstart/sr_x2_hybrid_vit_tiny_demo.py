@@ -17,10 +17,10 @@ lr_crop = 64
 
 model.update(scale=scale)
 model.backbone.update(img_size=lr_crop)
-for loader, split in ((train_dataloader, "train"), (val_dataloader, "val")):
-    loader.dataset.update(lq_dir=f"{data_root}/restoration/{split}/lq_x2", lq_name="{}x2", scale=scale,
-                          name="demo_x2")
-train_dataloader.dataset.update(crop_size=lr_crop * scale)
+train_dataloader.dataset.update(lq_dir=f"{data_root}/restoration/train/lq_x2", lq_name="{}x2", scale=scale,
+                                crop_size=lr_crop * scale, name="demo_x2")
+val_dataloader.dataset.update(lq_dir=f"{data_root}/restoration/val/lq_x2", lq_name="{}x2", scale=scale,
+                              name="demo_x2")
 val_evaluator = dict(type=RestorationEvaluator, crop_border=scale, test_y_channel=True)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -9,8 +9,10 @@ scale = 2
 model.update(scale=scale)
 train_dataloader.dataset.update(lq_dir=f"{data_root}/DF2K/LR_bicubic/X{scale}", lq_name=f"{{}}x{scale}", scale=scale,
                                 crop_size=lr_crop * scale)
-for item in test_dataloader.dataset.datasets:
-    item.update(lq_dir=f"{data_root}/{item.name}/LR_bicubic/X{scale}", lq_name=f"{{}}x{scale}", scale=scale)
+test_dataloader.dataset.datasets = [
+    dict(d, lq_dir=f"{data_root}/{d.name}/LR_bicubic/X{scale}", lq_name=f"{{}}x{scale}", scale=scale)
+    for d in test_dataloader.dataset.datasets
+]
 val_dataloader.dataset = test_dataloader.dataset.datasets[0]
 test_evaluator.update(crop_border=scale)
 val_evaluator = test_evaluator
