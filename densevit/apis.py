@@ -34,11 +34,13 @@ from densevit.evaluation.coco import detection_results, mask_to_rle
 from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
 from densevit.models.pose import TopDownPose
+from densevit.models.restoration import ImageRestorer
 from densevit.models.segmentor import Segmentor
 from densevit.ops.keypoints import box_to_center_scale
 from densevit.vis.depth import depth_to_png16, draw_depth
 from densevit.vis.detection import draw_detections
 from densevit.vis.pose import draw_poses
+from densevit.vis.restoration import draw_comparison
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
 
 __all__ = [
@@ -124,6 +126,21 @@ def depth_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -
              "depth_min": low, "depth_median": mid, "depth_max": high, "png16_scale": DEPTH_PNG_SCALE}]
 
 
+def restoration_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
+    """``<stem>_restored.png``: the restored image at full resolution; ``<stem>_compare.png``: input | restored with
+    a zoomed crop of each where they differ most."""
+    restored = _numpy(pred["restored"]).transpose(1, 2, 0)
+    return {"_restored": restored, "_compare": draw_comparison(image, restored)}
+
+
+def restoration_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
+    """One record per image: input and output sizes and the scale."""
+    h, w = pred["img_shape"]
+    _, out_h, out_w = pred["restored"].shape
+    return [{"image_id": image_id, "file_name": file_name, "input_height": int(h), "input_width": int(w),
+             "height": int(out_h), "width": int(out_w), "scale": model.model.scale}]
+
+
 def pose_input(transforms: A.Compose | None, image: np.ndarray) -> np.ndarray:
     """Pose: the image as it is; the person crops are cut from it per box (``pose_inference``)."""
     return image
@@ -178,6 +195,7 @@ TASKS: dict[type[nn.Module], Task] = {
     MaskRCNN: Task(instance_input, detection_pictures, detection_records),
     Segmentor: Task(dense_input, segmentation_pictures, segmentation_records),
     DepthEstimator: Task(dense_input, depth_pictures, depth_records),
+    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records),
     TopDownPose: Task(pose_input, pose_pictures, pose_records, lambda model, image: pose_inference(model, image)),
 }
 
@@ -242,7 +260,8 @@ def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> 
     """Run the model on RGB uint8 arrays or image paths; one prediction dict per image, at the original size.
 
     Detection: ``boxes``/``labels``/``scores``(/``masks``); segmentation: ``sem_seg`` [H, W] class indices;
-    depth: ``depth`` [H, W] metres; pose: the whole image as one person (``pose_inference``'s keys).
+    depth: ``depth`` [H, W] metres; restoration: ``restored`` uint8 [3, scale * H, scale * W];
+    pose: the whole image as one person (``pose_inference``'s keys).
     """
     task = task_of(model)
     paths = [str(img) if isinstance(img, str | Path) else None for img in images]

@@ -28,6 +28,8 @@ QUICKSTART = ROOT / "configs" / "quickstart"
 SEG_CONFIG = QUICKSTART / "upernet_vit_tiny_demo.py"
 DEPTH_CONFIG = QUICKSTART / "dpt_vit_tiny_demo.py"
 DET_CONFIG = QUICKSTART / "mask_rcnn_vit_tiny_demo.py"
+RESTORE_CONFIG = QUICKSTART / "restoration_hybrid_vit_tiny_demo.py"
+SR_CONFIG = QUICKSTART / "sr_x2_hybrid_vit_tiny_demo.py"
 POSE_CONFIG = QUICKSTART / "topdown_pose_hybrid_vit_tiny_demo.py"
 PERSON_MINI = SHARED_DATA / "coco_person_mini"
 POSE_META = {"classes": ["person"], "cat_ids": [1], "keypoint_names": list(COCO_KEYPOINTS.names),
@@ -110,6 +112,17 @@ def test_depth_inference_returns_metres_at_the_original_size(tmp_path):
         assert (depth > model.model.min_depth).all() and (depth < model.model.max_depth).all()
 
 
+def test_restoration_inference_returns_images_at_the_output_size(tmp_path):
+    # an untrained denoiser returns its input (zero residual): the pixel-space round trip is exact
+    model = init_model(RESTORE_CONFIG, save_checkpoint(RESTORE_CONFIG, tmp_path / "dn.pth", {}))
+    for pred, image in zip(inference(model, images()), images(), strict=True):
+        assert pred["restored"].dtype == torch.uint8
+        np.testing.assert_array_equal(pred["restored"].numpy().transpose(1, 2, 0), image)
+    sr = init_model(SR_CONFIG, save_checkpoint(SR_CONFIG, tmp_path / "sr.pth", {}))
+    for pred, (h, w) in zip(inference(sr, images()), SHAPES, strict=True):
+        assert tuple(pred["restored"].shape) == (3, 2 * h, 2 * w)
+
+
 def test_class_names_fall_back_to_the_test_dataset():
     # no checkpoint: the quickstart's SegFolderDataset names its classes in the config
     cfg = load_config(SEG_CONFIG)
@@ -185,6 +198,26 @@ def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
     assert cv2.imread(str(out / "a.png")).shape[:2] == SHAPES[0]
     records = json.loads((out / "predictions.json").read_text())
     assert all(r["category_id"] in (1, 3, 5, 7, 9) and r["file_name"] in ("a.png", "b.jpg") for r in records)
+
+
+def test_infer_tool_restores_on_tiles(tmp_path, monkeypatch, capsys):
+    ckpt = save_checkpoint(SR_CONFIG, tmp_path / "sr.pth", {})
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(SR_CONFIG), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out), "--tile", "48", "--tile-overlap", "16")
+    assert "for 2 images" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a_compare.png", "a_restored.png", "b_compare.png",
+                                                     "b_restored.png", "predictions.json"]
+    for stem, (h, w) in zip("ab", SHAPES, strict=True):
+        assert cv2.imread(str(out / f"{stem}_restored.png")).shape == (2 * h, 2 * w, 3)
+        # input | restored over their zoomed crops, with 4 px separators
+        assert cv2.imread(str(out / f"{stem}_compare.png")).shape == (2 * h + 4 + 2 * w, 4 * w + 4, 3)
+    records = json.loads((out / "predictions.json").read_text())
+    assert records[0] == {"image_id": 0, "file_name": "a.png", "input_height": 100, "input_width": 150,
+                          "height": 200, "width": 300, "scale": 2}
+    with pytest.raises(SystemExit, match="--tile 16 must be larger than --tile-overlap 32"):
+        run_infer_tool(monkeypatch, capsys, str(SR_CONFIG), str(ckpt), str(tmp_path / "images"), "--out-dir",
+                       str(out), "--tile", "16")
 
 
 # --- pose ------------------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ Writes pictures per image and all predictions in one predictions.json, by task:
 detection ``<stem>.png`` (boxes, masks, names, scores) and COCO result records;
 segmentation ``<stem>_overlay.png`` (with a legend) and ``<stem>_labels.png`` (class indices), a record per image;
 depth ``<stem>_depth.png`` (with a colour bar) and ``<stem>_depth16.png`` (uint16 millimetres), a record per image;
+restoration ``<stem>_restored.png`` (full resolution) and ``<stem>_compare.png`` (input | restored, zoomed crops),
+a record per image; ``--tile 512`` restores overlapping tiles (memory stays flat on photos of any size).
 pose ``<stem>.png`` (skeletons: joints and limbs coloured by side, scores) and one COCO keypoint result per person.
 
 A top-down pose model needs person boxes: from a densevit detector (``--det-config`` / ``--det-checkpoint``, its
@@ -40,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--score-thr", type=float, default=0.3, help="lowest detection score drawn (all are saved)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tile", type=int, help="restoration: tile side in input pixels (default: whole images)")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="restoration: overlap of neighbouring tiles")
     people = parser.add_argument_group("person boxes for a top-down pose model (default: the whole image)")
     people.add_argument("--det-config", help="a densevit detector's config")
     people.add_argument("--det-checkpoint", help="its checkpoint")
@@ -120,6 +124,12 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
     task = task_of(model)
+    if args.tile is not None:
+        if not hasattr(model.model, "tile"):
+            raise SystemExit(f"--tile applies to restoration models, not to {type(model.model).__name__}")
+        if args.tile <= args.tile_overlap:
+            raise SystemExit(f"--tile {args.tile} must be larger than --tile-overlap {args.tile_overlap}")
+        model.model.tile, model.model.tile_overlap = args.tile, args.tile_overlap
     is_pose = isinstance(model.model, TopDownPose)
     if (args.det_config or args.bbox_file) and not is_pose:
         raise SystemExit(f"person boxes are for a top-down pose model; {args.config} builds "
