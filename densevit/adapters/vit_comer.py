@@ -34,6 +34,7 @@ from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, ViT
+from densevit.layers import ConvNormAct
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
 from densevit.ops.resize import pad_to_multiple
 
@@ -96,24 +97,21 @@ def resize_grid(x: Tensor, size: Sequence[int]) -> Tensor:
 # --- convolutional branch ----------------------------------------------------------------------------------
 
 
-def _conv_bn_relu(cin: int, cout: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
 class SpatialPriorModule(nn.Module):
     """ResNet-like stem + three strided convs: maps at strides 4, 8, 16, 32, each projected to ``dim`` channels."""
 
     def __init__(self, inplanes: int = 64, dim: int = 384) -> None:
         super().__init__()
+        # The stem's layers are numbered flat (stem.0 .. stem.9), as in the released checkpoints.
         self.stem = nn.Sequential(
-            *_conv_bn_relu(3, inplanes, 2),
-            *_conv_bn_relu(inplanes, inplanes, 1),
-            *_conv_bn_relu(inplanes, inplanes, 1),
+            *ConvNormAct(3, inplanes, 3, stride=2),
+            *ConvNormAct(inplanes, inplanes, 3),
+            *ConvNormAct(inplanes, inplanes, 3),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
-        self.conv2 = nn.Sequential(*_conv_bn_relu(inplanes, 2 * inplanes, 2))
-        self.conv3 = nn.Sequential(*_conv_bn_relu(2 * inplanes, 4 * inplanes, 2))
-        self.conv4 = nn.Sequential(*_conv_bn_relu(4 * inplanes, 4 * inplanes, 2))
+        self.conv2 = ConvNormAct(inplanes, 2 * inplanes, 3, stride=2)
+        self.conv3 = ConvNormAct(2 * inplanes, 4 * inplanes, 3, stride=2)
+        self.conv4 = ConvNormAct(4 * inplanes, 4 * inplanes, 3, stride=2)
         self.fc1 = nn.Conv2d(inplanes, dim, 1)
         self.fc2 = nn.Conv2d(2 * inplanes, dim, 1)
         self.fc3 = nn.Conv2d(4 * inplanes, dim, 1)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
+from densevit.layers import ConvNormAct
 from densevit.ops.resize import pad_to_multiple
 
 __all__ = ["ConvStem", "HybridViT"]
@@ -33,14 +34,7 @@ class ConvStem(nn.Module):
         if not widths:
             raise ValueError("ConvStem needs at least one stage width")
         channels = (in_chans, *widths)
-        self.stages = nn.ModuleList(
-            nn.Sequential(
-                nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-            )
-            for c_in, c_out in pairwise(channels)
-        )
+        self.stages = nn.ModuleList(ConvNormAct(c_in, c_out, 3, stride=2) for c_in, c_out in pairwise(channels))
         self.proj = nn.Conv2d(widths[-1], embed_dim, kernel_size=1)
         self.patch_size = 2 ** len(widths)
 
