@@ -17,7 +17,6 @@ upper body from config fields (``densevit.datasets.keypoint_info.from_coco_categ
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from densevit.datasets.coco import load_coco_json
-from densevit.datasets.io import read_image
+from densevit.datasets.io import read_image, read_json
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 
@@ -225,12 +224,7 @@ class CocoKeypoints(Dataset):
         return bool(((pts >= 0) & (pts <= [w - 1, h - 1])).all(-1).any())
 
     def _detection_instances(self, bbox_file: Path, score_thr: float) -> list[dict[str, Any]]:
-        if not bbox_file.is_file():
-            raise FileNotFoundError(f"box file {bbox_file} does not exist")
-        try:
-            dets = json.loads(bbox_file.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"box file {bbox_file} is not valid JSON: {err}") from err
+        dets = read_json(bbox_file, "box")
         if not isinstance(dets, list):
             raise ValueError(f"box file {bbox_file}: expected a COCO result list, found {type(dets).__name__}")
         for i, det in enumerate(dets):
