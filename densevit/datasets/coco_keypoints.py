@@ -32,9 +32,19 @@ from densevit.datasets.io import read_image, read_json
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 
-__all__ = ["CocoKeypoints", "TopDownAugment", "crop_person", "flip_matrix", "keypoint_category"]
+__all__ = [
+    "DEFAULT_INPUT_SIZE",
+    "DEFAULT_PADDING",
+    "CocoKeypoints",
+    "TopDownAugment",
+    "crop_person",
+    "flip_matrix",
+    "keypoint_category",
+]
 
 EMPTY_CROP_POLICIES = ("skip", "error")
+DEFAULT_INPUT_SIZE = (256, 192)  # (H, W): ViTPose's COCO crops
+DEFAULT_PADDING = 1.25  # box enlargement around a person
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ class CocoKeypoints(Dataset):
         self,
         ann_file: str | Path,
         img_dir: str | Path,
-        input_size: tuple[int, int] = (256, 192),
+        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
         train: bool = False,
         bbox_file: str | Path | None = None,
         bbox_score_thr: float = 0.0,
@@ -129,7 +139,7 @@ class CocoKeypoints(Dataset):
         num_keypoints: int | None = None,
         category_id: int | None = None,
         augment: TopDownAugment | dict | None = None,
-        padding: float = 1.25,
+        padding: float = DEFAULT_PADDING,
         empty_crop: str = "skip",
     ) -> None:
         if train and bbox_file is not None:

@@ -9,6 +9,7 @@
     root/semantic/{split}/{id}.png                   uint8, 0 = background, k + 1 = DEMO_CLASSES[k] ("semantic")
     root/depth/{split}/{id}.png, root/depth/{split}.txt   uint16 mm, NYU-style split file ("depth")
     root/restoration/{split}/{gt,lq}/{id}.png        clean render / degraded copy ("restoration")
+    root/restoration/{split}/lq_x2/{id}x2.png        the clean render halved by MATLAB bicubic ("super_resolution")
     root/pose/{split}/{id}.jpg                       articulated figures among the shapes ("pose")
     root/annotations/person_keypoints_{split}.json   their 17 COCO person keypoints, boxes, masks ("pose")
 
@@ -47,6 +48,7 @@ from densevit.datasets.demo_scene import (
     sample_scene,
 )
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
+from densevit.ops.degradations import imresize
 
 __all__ = [
     "DEMO_CATEGORY_IDS",
@@ -61,7 +63,8 @@ __all__ = [
 
 # Non-contiguous like COCO's, so loaders must map category ids to contiguous labels.
 DEMO_CATEGORY_IDS: tuple[int, ...] = tuple(2 * k + 1 for k in range(len(DEMO_CLASSES)))
-DEMO_TASKS: tuple[str, ...] = ("instances", "keypoints", "semantic", "depth", "restoration", "pose")
+DEMO_TASKS: tuple[str, ...] = ("instances", "keypoints", "semantic", "depth", "restoration", "super_resolution",
+                               "pose")
 DEMO_VERSION = 1  # bump whenever the generator's output changes, so stale copies are regenerated
 _GENERATOR = "densevit.datasets.demo"
 _SPLITS = ("train", "val")
@@ -212,9 +215,12 @@ def _write_split(root: Path, split: str, count: int, image_size: int, seed: int,
             millimetres = np.clip(np.round(render_depth(scene) * 1000.0), 0, 65535).astype(np.uint16)
             _write_png(root / "depth" / split / f"{stem}.png", millimetres)
             depth_lines.append(f"{split}/{stem}.jpg depth/{split}/{stem}.png {scene.focal:.4f}\n")
-        if "restoration" in tasks:
+        if "restoration" in tasks or "super_resolution" in tasks:
             _write_png(root / "restoration" / split / "gt" / f"{stem}.png", clean)
+        if "restoration" in tasks:
             _write_png(root / "restoration" / split / "lq" / f"{stem}.png", degrade(scene, clean))
+        if "super_resolution" in tasks:  # the SR benchmarks' LR: MATLAB imresize, uint8
+            _write_png(root / "restoration" / split / "lq_x2" / f"{stem}x2.png", imresize(clean, 0.5))
         bar.update()
 
     for ann_id, ann in enumerate(annotations, start=1):

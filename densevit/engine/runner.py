@@ -100,10 +100,18 @@ class Runner(_MMRunner):
         super().load_or_resume()
 
 
-def _dataloader(cfg: Any, where: str) -> dict:
+def _dataloader(cfg: Any, where: str, model: torch.nn.Module) -> dict:
     loader = dict(to_plain(cfg))
-    loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
+    dataset = loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
     train = where.startswith("train")
+    source = getattr(dataset, "ann_file", None) or getattr(dataset, "img_dir", None) or type(dataset).__name__
+    if train and len(dataset) == 0:  # mmengine's endless sampler would spin forever on it
+        raise ValueError(f"{where}.dataset: {source} gives no training sample (every image was filtered out); "
+                         "check its annotations")
+    classes, num_classes = getattr(dataset, "classes", None), getattr(model.model, "num_classes", None)
+    if classes is not None and num_classes is not None and len(classes) != num_classes:
+        raise ValueError(f"{where}.dataset: {source} has {len(classes)} classes {tuple(classes)[:8]}, but the model "
+                         f"predicts {num_classes}; set the model's num_classes (and its heads') to {len(classes)}")
     # iteration-based training reads an endless stream; evaluation reads each image once
     loader.setdefault("sampler", {"type": "InfiniteSampler" if train else "DefaultSampler", "shuffle": train})
     loader.setdefault("collate_fn", {"type": "densevit.engine.data.collate"})
@@ -143,14 +151,14 @@ def build_runner(
     kwargs: dict[str, Any] = {}
     if train:
         kwargs.update(
-            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader"),
+            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader", model),
             optim_wrapper=build_optim_wrapper(model, cfg, amp),
             param_scheduler=to_plain(cfg.get("param_scheduler")),
             train_cfg=to_plain(cfg.train_cfg),
         )
     if "val_dataloader" in cfg and (train and cfg.train_cfg.get("val_interval", 0)):
         kwargs.update(
-            val_dataloader=_dataloader(cfg.val_dataloader, "val_dataloader"),
+            val_dataloader=_dataloader(cfg.val_dataloader, "val_dataloader", model),
             val_evaluator=_evaluator(cfg.val_evaluator, "val_evaluator"),
             val_cfg={},
         )
@@ -158,7 +166,7 @@ def build_runner(
         test_loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
         test_eval = cfg.get("test_evaluator", cfg.get("val_evaluator"))
         kwargs.update(
-            test_dataloader=_dataloader(test_loader, "test_dataloader"),
+            test_dataloader=_dataloader(test_loader, "test_dataloader", model),
             test_evaluator=_evaluator(test_eval, "test_evaluator"),
             test_cfg={},
         )

@@ -10,6 +10,7 @@ from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.demo import demo_pose_scene, generate_demo_dataset
 from densevit.datasets.demo_pose import render_pose_scene, sample_figure
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
+from densevit.evaluation.keypoints import CocoKeypointEvaluator
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -62,3 +63,13 @@ def test_front_figures_have_their_left_on_the_image_right() -> None:
         left_of_image_right = fig.joints[5, 0] > fig.joints[6, 0] and fig.joints[11, 0] > fig.joints[12, 0]
         assert left_of_image_right == fig.facing_front
     assert 0.5 < np.mean([f.facing_front for f in figures]) < 0.9
+
+
+def test_ground_truth_poses_score_100_on_the_demo(pose_root: Path) -> None:
+    ann_file = pose_root / "annotations" / "person_keypoints_train.json"
+    evaluator = CocoKeypointEvaluator(ann_file, sigmas=COCO_KEYPOINTS.sigmas, print_fn=lambda _: None)
+    records = [evaluator.process({"img_id": a["image_id"], "ann_id": a["id"],
+                                  "keypoints": np.array(a["keypoints"]).reshape(17, 3)[:, :2],
+                                  "keypoint_scores": np.ones(17), "score": 1.0, "scale": np.array(a["bbox"][2:])})
+               for a in COCO(str(ann_file)).anns.values()]
+    assert evaluator.compute(records)["kpt_AP"] == pytest.approx(100.0)
