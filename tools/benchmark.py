@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from densevit.benchmarking import count_params, flop_counter, time_calls
-from densevit.config import build, load_config
+from densevit.config import build, load_config, to_plain
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -63,6 +63,15 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def without_pretrained(cfg: Any) -> Any:
+    """The config tree with every ``pretrained`` set to None: timing needs no weight files."""
+    if isinstance(cfg, dict):
+        return {k: None if k == "pretrained" else without_pretrained(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return type(cfg)(without_pretrained(v) for v in cfg)
+    return cfg
+
+
 def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.Tensor], Any], str]:
     """(whole model, function timed on the images, what it is)."""
     if args.module:
@@ -74,7 +83,7 @@ def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.T
         module = factory(**json.loads(args.kwargs))
         return module, module, f"{args.module}(**{args.kwargs})"
     cfg = load_config(args.config)
-    model = build(cfg.model, "model")
+    model = build(without_pretrained(to_plain(cfg.model)), "model")
     if args.tile is not None:  # a restoration model's tiled inference (ImageRestorer.restore)
         if not hasattr(model, "restore"):
             raise SystemExit(f"--tile applies to restoration models, not to {type(model).__name__}")

@@ -65,7 +65,7 @@ __all__ = [
 DEMO_CATEGORY_IDS: tuple[int, ...] = tuple(2 * k + 1 for k in range(len(DEMO_CLASSES)))
 DEMO_TASKS: tuple[str, ...] = ("instances", "keypoints", "semantic", "depth", "restoration", "super_resolution",
                                "pose")
-DEMO_VERSION = 1  # bump whenever the generator's output changes, so stale copies are regenerated
+DEMO_VERSION = 2  # bump whenever the generator's output changes, so stale copies are regenerated
 _GENERATOR = "densevit.datasets.demo"
 _SPLITS = ("train", "val")
 _OUTPUTS = ("annotations", *_SPLITS, "semantic", "depth", "restoration", "pose")  # everything written but meta.json
