@@ -68,6 +68,16 @@ KEY_NUMBERS = {
     "vitdet/mask_rcnn_vit_b_100ep.py": (110900149, 184375, 1e-4, 8),
     "vitdet/mask_rcnn_vit_h_100ep.py": (661208117, 184375, 1e-4, 8),
     "vitdet/mask_rcnn_vit_l_100ep.py": (330689013, 184375, 1e-4, 8),
+    "vitpose/vitpose_b_classic_coco_256x192.py": (89994513, 61530, 5e-4, 64),
+    "vitpose/vitpose_b_sfp_coco_256x192.py": (92212689, 61530, 5e-4, 64),
+    "vitpose/vitpose_b_simple_coco_256x192.py": (85912337, 61530, 5e-4, 64),
+    "vitpose/vitpose_h_classic_coco_256x192.py": (637208849, 61530, 5e-4, 64),
+    "vitpose/vitpose_h_simple_coco_256x192.py": (631107857, 61530, 5e-4, 64),
+    "vitpose/vitpose_l_classic_coco_256x192.py": (308544785, 61530, 5e-4, 64),
+    "vitpose/vitpose_l_simple_coco_256x192.py": (303453201, 61530, 5e-4, 64),
+    "vitpose/vitpose_s_classic_coco_256x192.py": (24290577, 61530, 5e-4, 64),
+    "vitpose/vitpose_s_simple_coco_256x192.py": (21722513, 61530, 5e-4, 64),
+    "vitpose/vitpose_vit_comer_b_coco_256x192.py": (111964305, 61530, 5e-4, 64),
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")

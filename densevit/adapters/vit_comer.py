@@ -36,7 +36,7 @@ from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, ViT
 from densevit.layers import ConvNormAct
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
-from densevit.ops.resize import pad_to_multiple
+from densevit.ops.resize import pad_to_multiple, resize
 
 __all__ = [
     "MRFP",
@@ -84,14 +84,6 @@ def conv_levels(conv: Callable[[Tensor], Tensor], c: Tensor, levels: Levels) -> 
     """Apply an NCHW -> NCHW function to every level of c: [B, N, C] -> [B, N, C']."""
     maps = [conv(m.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) for m in split_levels(c, levels)]
     return merge_levels(maps)
-
-
-def resize_grid(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize (align_corners=False) of a channels-last grid: [B, h, w, C] -> [B, *size, C]."""
-    if tuple(x.shape[1:3]) == tuple(size):
-        return x
-    return F.interpolate(x.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear",
-                         align_corners=False).permute(0, 2, 3, 1)
 
 
 # --- convolutional branch ----------------------------------------------------------------------------------
@@ -245,7 +237,7 @@ class CTIToV(nn.Module):
         f = f + self.drop_path(self.ffn(self.ffn_norm(f), levels))
         f8, f16, f32 = split_levels(f, levels)
         size = levels[1]
-        return x + self.gamma * (resize_grid(f8, size) + f16 + resize_grid(f32, size))
+        return x + self.gamma * (resize(f8, size, channels_last=True) + f16 + resize(f32, size, channels_last=True))
 
 
 class CTIToC(nn.Module):
@@ -488,7 +480,7 @@ class ViTCoMer(nn.Module):
         maps = [c1, c2, c3, c4]
         if self.add_vit_feature:
             sources = vit_maps if self.vit_feature == "interaction" else [x] * 4
-            maps = [m + resize_grid(v, m.shape[-2:]).permute(0, 3, 1, 2) for m, v in zip(maps, sources, strict=True)]
+            maps = [m + resize(v.permute(0, 3, 1, 2), m.shape[-2:]) for m, v in zip(maps, sources, strict=True)]
         norms = (self.norm1, self.norm2, self.norm3, self.norm4)
         # Crop the padding away before the norms so that training statistics only see the image.
         return [norm(m[..., : math.ceil(in_h / s), : math.ceil(in_w / s)])

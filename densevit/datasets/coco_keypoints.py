@@ -166,6 +166,10 @@ class CocoKeypoints(Dataset):
                 f"annotation file {self.ann_file}: category {category.get('name')!r} declares {k} keypoints "
                 f"('keypoints' list), the config declares num_keypoints={num_keypoints}"
             )
+        for i, im in enumerate(data["images"]):
+            missing = {"id", "file_name", "width", "height"} - im.keys()
+            if missing:
+                raise ValueError(f"annotation file {self.ann_file}: images[{i}] lacks {sorted(missing)}")
         self.images = {im["id"]: im for im in data["images"]}
         self.skipped: Counter[str] = Counter()
         if bbox_file is None:

@@ -129,6 +129,11 @@ class TopDownPose(nn.Module):
     def predict(self, batch: Batch) -> list[dict]:
         """Per crop: its sample plus ``keypoints`` [K, 2] in original pixels, ``keypoint_scores`` [K], ``score``."""
         input_size = self._input_size(batch)
+        for i, sample in enumerate(batch.samples):
+            missing = [k for k in ("center", "scale") if k not in sample]
+            if missing:
+                raise KeyError(f"TopDownPose: sample {i} ({sample.get('img_path', '?')}) has no {missing}: the crop's "
+                               "box centre and scale map the joints back to the image")
         heatmaps = self.predict_heatmaps(batch.inputs)
         heatmap_size = (heatmaps.shape[-1], heatmaps.shape[-2])
         coords, maxvals = dark_udp_decode(heatmaps.float(), self.blur_kernel)

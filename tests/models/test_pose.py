@@ -142,5 +142,9 @@ def test_bad_input_errors_name_the_problem():
         model.loss(Batch(torch.zeros(1, 3, H, W), [bad]))
     with pytest.raises(KeyError, match="keypoints"):
         model.loss(Batch(torch.zeros(1, 3, H, W), [sample()]))
+    no_box = sample()
+    del no_box["center"]
+    with pytest.raises(KeyError, match=r"a\.jpg.*\['center'\]"):
+        model.predict(Batch(torch.zeros(1, 3, H, W), [no_box]))
     with pytest.raises(ValueError, match="img_shape"):
         model.predict(Batch(torch.zeros(1, 3, H, W), [sample(img_shape=(32, 24))]))

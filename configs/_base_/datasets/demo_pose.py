@@ -28,6 +28,7 @@ train_dataloader = dict(
         ann_file=f"{data_root}/annotations/person_keypoints_train.json",
         img_dir=f"{data_root}/pose/train",
         input_size=input_size,
+        num_keypoints=num_keypoints,  # checked against the file: the model is built for this many
         train=True,
     ),
 )
@@ -35,7 +36,8 @@ val_dataloader = dict(
     batch_size=32,
     num_workers=1,
     sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(type=CocoKeypoints, ann_file=val_ann_file, img_dir=f"{data_root}/pose/val", input_size=input_size),
+    dataset=dict(type=CocoKeypoints, ann_file=val_ann_file, img_dir=f"{data_root}/pose/val", input_size=input_size,
+                 num_keypoints=num_keypoints),
 )
 val_evaluator = dict(type=CocoKeypointEvaluator, ann_file=val_ann_file, sigmas=keypoint_info.sigmas)
 test_dataloader = val_dataloader
