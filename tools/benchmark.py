@@ -8,7 +8,8 @@
 A config's task model runs its raw network, ``forward(images)`` (no post-processing: Mask R-CNN's pyramid
 maps, the segmentor's logits, the depth map, a pose model's heatmaps of a batch of person crops; throughput is
 inputs per second: crops per second for a top-down pose model). ``--module`` builds a class or builder function
-from its import path with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
+from its import path with ``--kwargs`` (JSON). Weights are random: a config's ``pretrained`` files are not
+loaded. Inputs are random [B, 3, H, W] images, already normalised.
 
 FLOPs come from ``densevit.benchmarking`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
 multiply-add counts 2). Latency is the median (and minimum) over ``--repeats`` forward passes after
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from densevit.benchmarking import count_params, flop_counter, time_calls
-from densevit.config import build, load_config
+from densevit.config import build, load_config, to_plain
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -56,6 +57,15 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def without_pretrained(cfg: Any) -> Any:
+    """The config tree with every ``pretrained`` set to None: timing needs no weight files."""
+    if isinstance(cfg, dict):
+        return {k: None if k == "pretrained" else without_pretrained(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return type(cfg)(without_pretrained(v) for v in cfg)
+    return cfg
+
+
 def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.Tensor], Any], str]:
     """(whole model, function timed on the images, what it is)."""
     if args.module:
@@ -67,7 +77,7 @@ def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.T
         module = factory(**json.loads(args.kwargs))
         return module, module, f"{args.module}(**{args.kwargs})"
     cfg = load_config(args.config)
-    model = build(cfg.model, "model")
+    model = build(without_pretrained(to_plain(cfg.model)), "model")
     return model, model, f"{type(model).__name__}.forward"
 
 

@@ -45,6 +45,9 @@ _REF_SIZE = 256.0
 _MIN_VISIBLE_JOINTS = 6
 _MIN_VISIBLE_FRACTION = 0.35
 _FIGURE_STREAM = 7  # random stream of the figures, apart from the room's and the cards'
+_FIGURE_COUNT_P = (0.5, 0.35, 0.15)  # chance of 1, 2, 3 figures
+_PLACEMENT_TRIES = 5
+_MAX_FIGURE_IOU = 0.3
 
 
 def _direction(angle: float) -> np.ndarray:
@@ -143,7 +146,7 @@ def sample_figure(rng: np.random.Generator, height: int, width: int, focal: floa
         head_radius=float(head_radius),
         neck_base=neck_base + offset,
         facing_front=front,
-        limb_width=float(size * rng.uniform(0.04, 0.085)),
+        limb_width=float(size * rng.uniform(0.055, 0.1)),
         arm_behind=int(rng.choice([-1, -1, 0, 1])),
         skin=skin,
         top=_random_colour(rng),
@@ -162,16 +165,37 @@ class PoseScene:
     figures: tuple[Figure, ...]  # far to near
 
 
-def sample_pose_scene(rng: np.random.Generator, height: int, width: int,
-                      num_figures: tuple[int, int] = (1, 3)) -> PoseScene:
+def _extent(fig: Figure) -> np.ndarray:
+    """The figure's joints and head as a box [x0, y0, x1, y1]."""
+    lo = np.minimum(fig.joints.min(0), fig.head_center - fig.head_radius)
+    hi = np.maximum(fig.joints.max(0), fig.head_center + fig.head_radius)
+    return np.concatenate([lo, hi])
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    return float(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
+
+
+def _sample_figures(rng: np.random.Generator, height: int, width: int, focal: float) -> list[Figure]:
+    """One to three figures (half the images have one); a figure overlapping another much is redrawn a few times,
+    so crowds happen but are not the rule."""
+    figures: list[Figure] = []
+    for _ in range(int(rng.choice(len(_FIGURE_COUNT_P), p=_FIGURE_COUNT_P)) + 1):
+        for _ in range(_PLACEMENT_TRIES):
+            fig = sample_figure(rng, height, width, focal)
+            if all(_box_iou(_extent(fig), _extent(other)) <= _MAX_FIGURE_IOU for other in figures):
+                break
+        figures.append(fig)
+    return sorted(figures, key=lambda f: -f.depth)
+
+
+def sample_pose_scene(rng: np.random.Generator, height: int, width: int) -> PoseScene:
     """Draw a room, 1-3 figures and the room's cards; figures left mostly hidden are dropped (one always stays)."""
     room = sample_scene(rng, height, width, num_objects=(1, 3))
     figure_rng = np.random.default_rng([room.seed, _FIGURE_STREAM])
     while True:
-        count = int(figure_rng.integers(num_figures[0], num_figures[1] + 1))
-        figures = sorted((sample_figure(figure_rng, height, width, room.focal) for _ in range(count)),
-                         key=lambda f: -f.depth)
-        scene = PoseScene(room=room, figures=tuple(figures))
+        scene = PoseScene(room=room, figures=tuple(_sample_figures(figure_rng, height, width, room.focal)))
         _, keypoints, masks = render_pose_scene(scene, with_image=False)
         full = [_draw_figure(f, None, np.full((height, width), -1, np.int32), 0) for f in scene.figures]
         kept = tuple(f for f, kpts, mask, alone in zip(scene.figures, keypoints, masks, full, strict=True)

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from densevit.layers import ConvNormAct
+from densevit.ops.resize import resize
+
 __all__ = ["ClassicPoseHead", "PyramidPoseHead", "SimplePoseHead", "joints_mse_loss"]
 
 
@@ -107,8 +110,7 @@ class PyramidPoseHead(nn.Module):
                              f"{tuple(strides)}")
         self.levels = [list(strides).index(s) for s in sorted(fuse_strides)]
         self.laterals = nn.ModuleList(nn.Conv2d(in_channels[i], channels, 1) for i in self.levels)
-        self.fuse = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                                  nn.ReLU(inplace=True))
+        self.fuse = ConvNormAct(channels, channels, 3)
         self.final_layer = nn.Conv2d(channels, num_keypoints, 1)
         _init_decoder(self.final_layer)
 
@@ -117,5 +119,5 @@ class PyramidPoseHead(nn.Module):
         fine = features[self.levels[0]]
         x = self.laterals[0](fine)
         for lateral, i in zip(self.laterals[1:], self.levels[1:], strict=True):
-            x = x + F.interpolate(lateral(features[i]), size=fine.shape[-2:], mode="bilinear", align_corners=False)
+            x = x + resize(lateral(features[i]), fine.shape[-2:])
         return self.final_layer(self.fuse(x))
