@@ -1,5 +1,5 @@
 """Calibration baseline for the pose quickstart: a plain small CNN (timm's ResNet-10-T to stride 16, 1.2 M
-parameters, 0.45 GFLOPs a 128x96 crop against the hybrid ViT's 0.17; from scratch) under the same pyramid heatmap
+parameters, its 0.45 GFLOPs a 128x96 crop against the hybrid ViT's 0.17; from scratch) under the same pyramid heatmap
 head, data and schedule, so the ViT's figure can be read against what a CNN of its size reaches.
 """
 
