@@ -126,45 +126,32 @@ def _annotations(scene: Scene, image_id: int) -> list[dict[str, Any]]:
     """COCO annotations (with keypoints) of the visible part of every object; ids are filled in later."""
     ids = render_instance_ids(scene)
     keypoints = render_keypoints(scene)
-    annotations = []
-    for index, obj in enumerate(scene.objects):
-        mask = ids == index
-        rows, cols = np.nonzero(mask)
-        x0, y0 = int(cols.min()), int(rows.min())
-        points = keypoints[index]
-        points[:, :2] = np.round(points[:, :2], 2)
-        annotations.append({
-            "image_id": image_id,
-            "category_id": DEMO_CATEGORY_IDS[obj.label],
-            "bbox": [float(x0), float(y0), float(cols.max() - x0 + 1), float(rows.max() - y0 + 1)],
-            "area": float(mask.sum()),
-            "iscrowd": 0,
-            "segmentation": mask_to_segmentation(mask),
-            "keypoints": [float(v) if i % 3 < 2 else int(v) for i, v in enumerate(points.ravel())],
-            "num_keypoints": int((points[:, 2] > 0).sum()),
-        })
-    return annotations
+    return [_annotation(ids == index, keypoints[index], image_id, DEMO_CATEGORY_IDS[obj.label])
+            for index, obj in enumerate(scene.objects)]
 
 
 def _person_annotations(keypoints: list[np.ndarray], masks: list[np.ndarray], image_id: int) -> list[dict[str, Any]]:
     """COCO person keypoint annotations of a pose image's figures (box, area and mask of the visible part)."""
-    annotations = []
-    for points, mask in zip(keypoints, masks, strict=True):
-        rows, cols = np.nonzero(mask)
-        x0, y0 = int(cols.min()), int(rows.min())
-        points = points.copy()
-        points[:, :2] = np.round(points[:, :2], 2)
-        annotations.append({
-            "image_id": image_id,
-            "category_id": 1,
-            "bbox": [float(x0), float(y0), float(cols.max() - x0 + 1), float(rows.max() - y0 + 1)],
-            "area": float(mask.sum()),
-            "iscrowd": 0,
-            "segmentation": mask_to_segmentation(mask),
-            "keypoints": [float(v) if i % 3 < 2 else int(v) for i, v in enumerate(points.ravel())],
-            "num_keypoints": int((points[:, 2] > 0).sum()),
-        })
-    return annotations
+    return [_annotation(mask, points, image_id, 1) for points, mask in zip(keypoints, masks, strict=True)]
+
+
+def _annotation(mask: np.ndarray, points: np.ndarray, image_id: int, category_id: int) -> dict[str, Any]:
+    """One COCO annotation from an object's visible mask [H, W] bool and its keypoints [K, 3] (x, y, visibility):
+    box and area of the mask, polygons, points rounded to 0.01 px."""
+    rows, cols = np.nonzero(mask)
+    x0, y0 = int(cols.min()), int(rows.min())
+    points = points.copy()
+    points[:, :2] = np.round(points[:, :2], 2)
+    return {
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [float(x0), float(y0), float(cols.max() - x0 + 1), float(rows.max() - y0 + 1)],
+        "area": float(mask.sum()),
+        "iscrowd": 0,
+        "segmentation": mask_to_segmentation(mask),
+        "keypoints": [float(v) if i % 3 < 2 else int(v) for i, v in enumerate(points.ravel())],
+        "num_keypoints": int((points[:, 2] > 0).sum()),
+    }
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:

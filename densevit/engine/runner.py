@@ -18,14 +18,15 @@ import torch
 from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner as _MMRunner
 from mmengine.runner import find_latest_checkpoint, set_random_seed
+from mmengine.utils.dl_utils import collect_env
 
 from densevit.checkpoint import load_state, read_torch_checkpoint
 from densevit.config import build, to_dotted, to_plain
-from densevit.engine.hooks import ResumeStateHook, SafeCheckpointHook
+from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
 from densevit.engine.optim import build_optim_wrapper
@@ -86,6 +87,23 @@ class Runner(_MMRunner):
             super().resume(filename, *args, **kwargs)
         finally:
             self._resuming = False
+
+    def build_logger(self, *args: Any, **kwargs: Any) -> MMLogger:
+        """mmengine's logger, with a console that leaves the dumps to the log file."""
+        logger = super().build_logger(*args, **kwargs)
+        quiet_console(logger)
+        return logger
+
+    def _log_env(self, env_cfg: dict) -> None:
+        """The environment and config, into the log file (mmengine calls every process a "GPU", even on a CPU)."""
+        runtime = {**env_cfg, **self._randomness_cfg, "seed": self._seed, "launcher": self._launcher,
+                   "processes": self._world_size,
+                   "device": "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"}
+        lines = [f"    {k}: {v}" for k, v in collect_env().items()] + ["", "Runtime environment:"]
+        lines += [f"    {k}: {v}" for k, v in runtime.items()]
+        self.logger.info("\n" + "-" * 60 + "\nSystem environment:\n" + "\n".join(lines) + "\n" + "-" * 60 + "\n")
+        if self.cfg._cfg_dict:
+            self.logger.info(f"Config:\n{self.cfg.pretty_text}")
 
     def load_or_resume(self) -> None:
         """Resume from ``load_from`` or the work dir's latest checkpoint; with none there, say so and start anew."""
@@ -197,7 +215,7 @@ def build_runner(
         model=model,
         work_dir=str(work_dir),
         default_hooks=hooks,
-        custom_hooks=[ResumeStateHook(), *to_plain(cfg.get("custom_hooks", []))],
+        custom_hooks=[ResumeStateHook(), ConsoleHook(), *to_plain(cfg.get("custom_hooks", []))],
         load_from=load_from,
         resume=bool(resume),
         launcher=launcher,
