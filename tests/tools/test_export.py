@@ -16,14 +16,19 @@ from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.adapters.stvit_r import STViTR
 from densevit.adapters.vit_comer import ViTCoMer
 from densevit.backbones.vit import ViT
+from densevit.backbones.vitpose import ViTPoseBackbone
 from densevit.config import build, to_dotted
 from densevit.datasets.ade20k import SegFolderDataset
+from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.demo import generate_demo_dataset
+from densevit.datasets.keypoint_info import COCO_KEYPOINTS
 from densevit.datasets.nyu import NYUDepth
 from densevit.datasets.restoration import PairedImageDataset
 from densevit.engine.data import DataPreprocessor
+from densevit.heads.pose import SimplePoseHead
 from densevit.heads.uper import UPerHead
 from densevit.models.depth import DepthEstimator
+from densevit.models.pose import TopDownPose
 from densevit.models.restoration import ImageRestorer
 from densevit.models.segmentor import Segmentor
 
@@ -37,7 +42,7 @@ VIT = dict(type=ViT, img_size=SIZE, embed_dim=64, depth=2, num_heads=2)
 def dense_root(tmp_path_factory) -> Path:
     """Two 64x64 demo scenes with label maps, depth and degraded copies."""
     return generate_demo_dataset(tmp_path_factory.mktemp("data") / "demo", num_train=1, num_val=2, image_size=SIZE,
-                                 tasks=("semantic", "depth", "restoration"), progress=False)
+                                 tasks=("semantic", "depth", "restoration", "pose"), progress=False)
 
 
 def loader(dataset: dict) -> dict:
@@ -81,6 +86,19 @@ def restoration(root: Path) -> dict:
     )
 
 
+def pose(root: Path) -> dict:
+    keypoints = COCO_KEYPOINTS
+    return dict(
+        model=dict(type=TopDownPose, backbone=dict(type=ViTPoseBackbone, img_size=(64, 48), embed_dim=64, depth=2,
+                                                   num_heads=2),
+                   head=dict(type=SimplePoseHead, in_channels=64, num_keypoints=keypoints.num_keypoints),
+                   num_keypoints=keypoints.num_keypoints, flip_pairs=keypoints.flip_pairs),
+        data_preprocessor=dict(type=DataPreprocessor, size_divisor=1),
+        test_dataloader=loader(dict(type=CocoKeypoints, ann_file=f"{root}/annotations/person_keypoints_val.json",
+                                    img_dir=f"{root}/pose/val", input_size=(64, 48))),
+    )
+
+
 VIT_COMER = dict(type=FPN, out_channels=32, extra_pool=True, backbone=dict(
     type=ViTCoMer, backbone={**VIT, "layer_scale_init": 1.0}, interaction_indexes=((0, 0), (1, 1)), conv_inplane=16,
     deform_num_heads=2, vit_feature="final"))
@@ -95,6 +113,7 @@ TASK_CONFIGS = {
     "segmentor": lambda tiny_config, root: segmentation(root),
     "depth": lambda tiny_config, root: depth(root),
     "restoration": lambda tiny_config, root: restoration(root),
+    "pose": lambda tiny_config, root: pose(root),
 }
 
 
