@@ -5,6 +5,10 @@ into pictures and JSON records.
 preprocessor, plus the ``class_names`` / ``cat_ids`` / ``test_transforms`` that scripts need. What differs between
 the task models (how an image becomes a model input, how a prediction becomes files) is a ``Task`` of three small
 functions per task-model class in ``TASKS``; ``task_of(model)`` picks it. A new task adds its entry there.
+
+Top-down pose runs per person box: ``pose_inference(model, image, boxes)`` crops each box as the pose dataset does
+and returns the people's keypoints in image pixels; ``inference`` on a pose model takes the whole image as one
+person, and ``detect_people`` finds the boxes with a densevit detector.
 """
 
 from __future__ import annotations
@@ -20,19 +24,35 @@ from mmengine.config import Config
 from torch import nn
 
 from densevit.config import build, load_config, resolve_type, to_plain
+from densevit.datasets.coco_keypoints import DEFAULT_INPUT_SIZE, DEFAULT_PADDING, crop_person
 from densevit.datasets.io import read_image
+from densevit.datasets.keypoint_info import COCO_KEYPOINTS, KeypointInfo
 from densevit.datasets.transforms import apply_instance_transforms
 from densevit.engine.data import collate
 from densevit.engine.model import RunnerModel
 from densevit.evaluation.coco import detection_results, mask_to_rle
 from densevit.models.depth import DepthEstimator
 from densevit.models.mask_rcnn import MaskRCNN
+from densevit.models.pose import TopDownPose
+from densevit.models.restoration import ImageRestorer
 from densevit.models.segmentor import Segmentor
+from densevit.ops.keypoints import box_to_center_scale
 from densevit.vis.depth import depth_to_png16, draw_depth
 from densevit.vis.detection import draw_detections
+from densevit.vis.pose import draw_poses
+from densevit.vis.restoration import draw_comparison
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
 
-__all__ = ["TASKS", "Task", "inference", "init_model", "task_of"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "detect_people",
+    "inference",
+    "init_model",
+    "keypoint_info_of",
+    "pose_inference",
+    "task_of",
+]
 
 DEPTH_PNG_SCALE = 1000.0  # uint16 value per metre in the 16-bit depth PNGs (millimetres, as NYUv2 stores them)
 
@@ -106,19 +126,77 @@ def depth_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -
              "depth_min": low, "depth_median": mid, "depth_max": high, "png16_scale": DEPTH_PNG_SCALE}]
 
 
+def restoration_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
+    """``<stem>_restored.png``: the restored image at full resolution; ``<stem>_compare.png``: input | restored with
+    a zoomed crop of each where they differ most."""
+    restored = _numpy(pred["restored"]).transpose(1, 2, 0)
+    return {"_restored": restored, "_compare": draw_comparison(image, restored)}
+
+
+def restoration_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
+    """One record per image: input and output sizes and the scale."""
+    h, w = pred["img_shape"]
+    _, out_h, out_w = pred["restored"].shape
+    return [{"image_id": image_id, "file_name": file_name, "input_height": int(h), "input_width": int(w),
+             "height": int(out_h), "width": int(out_w), "scale": model.model.scale}]
+
+
+def pose_input(transforms: A.Compose | None, image: np.ndarray) -> np.ndarray:
+    """Pose: the image as it is; the person crops are cut from it per box (``pose_inference``)."""
+    return image
+
+
+def keypoint_info_of(model: nn.Module) -> KeypointInfo:
+    """A pose model's keypoint set: the checkpoint's dataset meta, else COCO's for 17 joints, else bare names."""
+    meta = getattr(model, "dataset_meta", {}) or {}
+    if meta.get("keypoint_names"):
+        return KeypointInfo(names=meta["keypoint_names"], flip_pairs=meta.get("flip_pairs", ()),
+                            skeleton=meta.get("skeleton", ()), sigmas=meta["sigmas"],
+                            upper_body=meta.get("upper_body", ()))
+    task_model = model.model if isinstance(model, RunnerModel) else model
+    k = task_model.num_keypoints
+    if k == COCO_KEYPOINTS.num_keypoints:
+        return COCO_KEYPOINTS
+    return KeypointInfo(names=tuple(f"joint_{i}" for i in range(k)), flip_pairs=task_model.flip_pairs, skeleton=(),
+                        sigmas=(1.0,) * k)
+
+
+def pose_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
+    """``<stem>.png``: each person's skeleton (joints and limbs coloured by side), box and score."""
+    info = keypoint_info_of(model)
+    return {"": draw_poses(image, pred["keypoints"], pred["keypoint_scores"], info.skeleton, info.sides,
+                           pred["scores"], pred["boxes"], score_thr=score_thr)}
+
+
+def pose_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
+    """One COCO keypoint result per person (x, y, score per joint; the instance score), with its box and file."""
+    cat_id = model.cat_ids[0] if getattr(model, "cat_ids", None) else 1
+    return [{"image_id": image_id, "category_id": cat_id,
+             "keypoints": np.concatenate([k, s[:, None]], 1).ravel().round(3).tolist(), "score": float(score),
+             "bbox": [round(float(v), 2) for v in box], "file_name": file_name}
+            for k, s, score, box in zip(_numpy(pred["keypoints"]), _numpy(pred["keypoint_scores"]),
+                                        _numpy(pred["scores"]), _numpy(pred["boxes"]), strict=True)]
+
+
 @dataclass(frozen=True)
 class Task:
-    """How scripts feed one kind of task model and what they write from its predictions."""
+    """How scripts feed one kind of task model and what they write from its predictions.
+
+    ``predict`` (optional) replaces the batched whole-image path of ``inference`` for one image.
+    """
 
     to_input: Callable[[A.Compose | None, np.ndarray], np.ndarray]
     pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray]]
     records: Callable[[nn.Module, dict, int, str], list[dict]]
+    predict: Callable[[RunnerModel, np.ndarray], dict] | None = None
 
 
 TASKS: dict[type[nn.Module], Task] = {
     MaskRCNN: Task(instance_input, detection_pictures, detection_records),
     Segmentor: Task(dense_input, segmentation_pictures, segmentation_records),
     DepthEstimator: Task(dense_input, depth_pictures, depth_records),
+    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records),
+    TopDownPose: Task(pose_input, pose_pictures, pose_records, lambda model, image: pose_inference(model, image)),
 }
 
 
@@ -170,6 +248,8 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     dataset_cfg = to_plain(loader["dataset"]) if loader else {}
     model.test_transforms = build(dataset_cfg.get("transforms"), "test_dataloader.dataset.transforms")
+    model.test_dataset_cfg = dataset_cfg
+    model.dataset_meta = meta
     model.class_names = _class_names(meta, dataset_cfg, task_model)
     model.cat_ids = list(meta.get("cat_ids", range(1, len(model.class_names) + 1)))
     return model.to(device).eval()
@@ -180,16 +260,18 @@ def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> 
     """Run the model on RGB uint8 arrays or image paths; one prediction dict per image, at the original size.
 
     Detection: ``boxes``/``labels``/``scores``(/``masks``); segmentation: ``sem_seg`` [H, W] class indices;
-    depth: ``depth`` [H, W] metres.
+    depth: ``depth`` [H, W] metres; restoration: ``restored`` uint8 [3, scale * H, scale * W];
+    pose: the whole image as one person (``pose_inference``'s keys).
     """
-    to_input = task_of(model).to_input
+    task = task_of(model)
+    paths = [str(img) if isinstance(img, str | Path) else None for img in images]
+    images = [read_image(img) if path is not None else img for img, path in zip(images, paths, strict=True)]
+    if task.predict is not None:
+        return [task.predict(model, img) for img in images]
     items = []
-    for img in images:
-        path = None
-        if isinstance(img, str | Path):
-            path, img = str(img), read_image(img)
+    for img, path in zip(images, paths, strict=True):
         h0, w0 = img.shape[:2]
-        img = to_input(getattr(model, "test_transforms", None), img)
+        img = task.to_input(getattr(model, "test_transforms", None), img)
         h, w = img.shape[:2]
         sample = {"img_id": len(items), "img_path": path, "ori_shape": (h0, w0), "img_shape": (h, w),
                   "scale_factor": (w / w0, h / h0)}
@@ -197,3 +279,61 @@ def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> 
                       "data_samples": sample})
     batch = model.data_preprocessor(collate(items), False)
     return model(**batch, mode="predict")
+
+
+@torch.no_grad()
+def pose_inference(model: RunnerModel, image: np.ndarray | str | Path, boxes: np.ndarray | None = None,
+                   box_scores: np.ndarray | None = None, batch_size: int = 32) -> dict:
+    """Top-down pose of the people in ``boxes`` [N, 4] (x, y, w, h in image pixels; None: the whole image).
+
+    Each box is cropped as the pose dataset crops it for evaluation (the config's test ``input_size`` and
+    ``padding``, the UDP affine). Returns ``boxes`` [N, 4], ``box_scores`` [N], ``keypoints`` [N, K, 2] in image
+    pixels, ``keypoint_scores`` [N, K] and ``scores`` [N] (box score x mean confident joint score).
+    """
+    path = str(image) if isinstance(image, str | Path) else None
+    if path is not None:
+        image = read_image(path)
+    h0, w0 = image.shape[:2]
+    boxes = np.array([[0.0, 0.0, w0, h0]]) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+    box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, np.float64).reshape(-1)
+    if len(box_scores) != len(boxes):
+        raise ValueError(f"pose_inference: {len(boxes)} boxes but {len(box_scores)} box scores")
+    dataset_cfg = getattr(model, "test_dataset_cfg", {}) or {}
+    h, w = (int(v) for v in dataset_cfg.get("input_size", DEFAULT_INPUT_SIZE))
+    padding = float(dataset_cfg.get("padding", DEFAULT_PADDING))
+    items = []
+    for i, (box, box_score) in enumerate(zip(boxes, box_scores, strict=True)):
+        center, scale = box_to_center_scale(box, aspect_ratio=w / h, padding=padding)
+        crop, _ = crop_person(image, center, scale, 0.0, (h, w))
+        sample = {"img_id": 0, "det_id": i, "img_path": path, "ori_shape": (h0, w0), "img_shape": (h, w),
+                  "center": center, "scale": scale, "rotation": 0.0, "bbox": box.tolist(),
+                  "bbox_score": float(box_score)}
+        items.append({"inputs": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
+                      "data_samples": sample})
+    preds = []
+    for start in range(0, len(items), batch_size):
+        batch = model.data_preprocessor(collate(items[start:start + batch_size]), False)
+        preds += model(**batch, mode="predict")
+    k = model.model.num_keypoints
+    return {
+        "boxes": boxes,
+        "box_scores": box_scores,
+        "keypoints": np.stack([_numpy(p["keypoints"]) for p in preds]) if preds else np.zeros((0, k, 2)),
+        "keypoint_scores": np.stack([_numpy(p["keypoint_scores"]) for p in preds]) if preds else np.zeros((0, k)),
+        "scores": np.array([float(p["score"]) for p in preds]),
+    }
+
+
+def detect_people(detector: RunnerModel, image: np.ndarray | str | Path, class_name: str = "person",
+                  score_thr: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes [N, 4] (x, y, w, h) and scores [N] of a densevit detector's ``class_name`` detections scoring at least
+    ``score_thr``."""
+    names = list(detector.class_names)
+    if class_name not in names:
+        raise ValueError(f"detector classes {names} have no {class_name!r}; pass one of them as the person class")
+    pred = inference(detector, [image])[0]
+    boxes, scores, labels = _numpy(pred["boxes"]), _numpy(pred["scores"]), _numpy(pred["labels"])
+    keep = (labels == names.index(class_name)) & (scores >= score_thr)
+    boxes = boxes[keep].astype(np.float64)
+    boxes[:, 2:] -= boxes[:, :2]
+    return boxes, scores[keep].astype(np.float64)

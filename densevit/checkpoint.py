@@ -21,6 +21,8 @@ Layouts (``CONVERTERS`` names -> the module they fill):
 * ``swin``: mmdet Swin and released STViT-R-Swin detectors, or ImageNet Swin weights -> ``SwinTransformer``,
   ``SwinSTViTR``.
 * ``timm_features``: a timm classification model's weights -> ``TimmBackbone`` (timm's feature wrapper).
+* ``vitpose`` / ``mmpose_vitpose``: official ViTPose (``backbone.*``, ``keypoint_head.*``) and mmpose 1.x
+  (``backbone.layers.*``, ``head.*``) pose models -> ``TopDownPose``; ``vitpose_mae``: MAE -> ``ViTPoseBackbone``.
 * ``densevit``: densevit's own names (a file written by ``tools/convert_checkpoint.py`` or a training run).
 """
 
@@ -48,10 +50,13 @@ __all__ = [
     "LoadReport",
     "convert_detectron2_vitdet",
     "convert_dinov2",
+    "convert_mae_vitpose",
+    "convert_mmpose_vitpose",
     "convert_swin_checkpoint",
     "convert_timm_features",
     "convert_timm_vit",
     "convert_vit_comer",
+    "convert_vitpose",
     "get_converter",
     "load_state",
     "load_state_dict_file",
@@ -342,6 +347,99 @@ def convert_timm_features(state_dict: Mapping[str, Tensor], feature_keys: set[st
     return out
 
 
+
+# --- ViTPose (top-down pose) ---------------------------------------------------------------------------------
+
+# ViTPose+ files hold mixture-of-experts MLPs and one head per dataset.
+_VITPOSE_MOE = (".mlp.experts.", "associate_keypoint_heads.")
+
+
+def convert_vitpose(state_dict: Mapping[str, Tensor]) -> StateDict:
+    """Official ViTPose pose-model weights -> ``TopDownPose`` keys: ``keypoint_head.*`` -> ``head.*``.
+
+    The backbone keys (``backbone.patch_embed.proj``, ``backbone.pos_embed`` [1, 1 + h * w, C],
+    ``backbone.blocks.N.*``, ``backbone.last_norm``) are ``ViTPoseBackbone``'s already. ViTPose+ (MoE) files are
+    refused: split them first with ViTPose's ``tools/model_split.py``.
+    """
+    moe = [k for k in state_dict if any(p in k for p in _VITPOSE_MOE)]
+    if moe:
+        raise ValueError(f"ViTPose+ checkpoint (mixture-of-experts keys such as {moe[0]!r}): split it into one "
+                         "dataset's model with ViTPose's tools/model_split.py first")
+    return {("head." + k[len("keypoint_head."):] if k.startswith("keypoint_head.") else k): v
+            for k, v in state_dict.items()}
+
+
+# mmpretrain's ViT block names -> ViTPoseBackbone's (timm's).
+_MMPRETRAIN_BLOCK = ((".ln1.", ".norm1."), (".ln2.", ".norm2."), (".ffn.layers.0.0.", ".mlp.fc1."),
+                     (".ffn.layers.1.", ".mlp.fc2."))
+
+
+def convert_mmpose_vitpose(state_dict: Mapping[str, Tensor], num_positions: int | None = None) -> StateDict:
+    """mmpose 1.x ViTPose weights (mmpretrain ViT, ``head.*``) -> ``TopDownPose`` keys.
+
+    ``backbone.layers.N.{ln1,attn,ln2,ffn.layers.0.0,ffn.layers.1}`` -> ``backbone.blocks.N.{norm1,attn,norm2,
+    mlp.fc1,mlp.fc2}``, ``backbone.patch_embed.projection`` -> ``.proj``, ``backbone.ln1`` -> ``backbone.last_norm``;
+    ``head.*`` and ``data_preprocessor`` buffers are kept / dropped. mmpose 1.x builds the ViT without a class slot:
+    its table [1, h * w, C] gets a zero class slot in front (so the folded table is the same); a file with one
+    more entry than ``num_positions`` has its slot 0 dropped, as mmpretrain does when it loads one.
+    """
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if key.startswith("data_preprocessor."):
+            continue
+        if key.startswith("backbone.ln1."):
+            key = "backbone.last_norm." + key[len("backbone.ln1."):]
+        elif key.startswith("backbone.patch_embed.projection."):
+            key = "backbone.patch_embed.proj." + key[len("backbone.patch_embed.projection."):]
+        elif key.startswith("backbone.layers."):
+            key = "backbone.blocks." + key[len("backbone.layers."):]
+            for old, new in _MMPRETRAIN_BLOCK:
+                key = key.replace(old, new)
+        elif key == "backbone.pos_embed":
+            if num_positions is not None and value.shape[1] == num_positions + 1:
+                value = value[:, 1:]
+            value = torch.cat([value.new_zeros(1, 1, value.shape[2]), value], dim=1)
+        out[key] = value
+    return out
+
+
+def _vitpose_grid(num_positions: int) -> tuple[int, int]:
+    """(h, w) tokens of a ViTPose table with ``num_positions`` entries: a 4:3 crop (256x192, 384x288), else square."""
+    h = math.isqrt(num_positions * 4 // 3)
+    if h % 4 == 0 and h * (h * 3 // 4) == num_positions:
+        return h, h * 3 // 4
+    side = math.isqrt(num_positions)
+    if side * side == num_positions:
+        return side, side
+    raise ValueError(f"a ViTPose position table of {num_positions} entries is neither a 4:3 nor a square grid; "
+                     "convert the file with convert_mae_vitpose(state, grid=(h, w))")
+
+
+def convert_mae_vitpose(
+    state_dict: Mapping[str, Tensor], grid: tuple[int, int], patch_size: int | None = None
+) -> StateDict:
+    """MAE pretraining weights -> ``ViTPoseBackbone`` keys, as ViTPose initialises its backbone.
+
+    timm names as ``convert_timm_vit`` (class token, final norm and decoder dropped); the square position grid
+    (14x14 at 224) is resized bicubically (align_corners False) to the crop's ``grid`` (h, w), the class slot
+    kept. A smaller patch kernel (MAE ViT-H/14 into a patch-16 model) is zero-padded around, as ViTPose's
+    default ``patch_padding='pad'`` does. ``last_norm`` is not in the file and starts fresh.
+    """
+    out = convert_timm_vit(state_dict)
+    kernel = out.get("patch_embed.proj.weight")
+    if patch_size is not None and kernel is not None and kernel.shape[-1] < patch_size:
+        before = (patch_size - kernel.shape[-1]) // 2
+        after = patch_size - kernel.shape[-1] - before
+        out["patch_embed.proj.weight"] = F.pad(kernel, (before, after, before, after))
+    pos = out.get("pos_embed")
+    if pos is not None:
+        side = math.isqrt(pos.shape[1] - 1)
+        if tuple(grid) != (side, side):
+            table = pos[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
+            table = F.interpolate(table, size=tuple(grid), mode="bicubic", align_corners=False)
+            out["pos_embed"] = torch.cat([pos[:, :1], table.flatten(2).transpose(1, 2).to(pos.dtype)], dim=1)
+    return out
+
 # --- the registry of layouts ---------------------------------------------------------------------------------
 
 
@@ -405,6 +503,26 @@ def _timm_features(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) ->
     return {_TIMM_BODY + k: v for k, v in convert_timm_features(state, feature_keys).items()}
 
 
+
+def _positions(target: Mapping[str, Tensor], key: str) -> int | None:
+    table = target.get(key)
+    return table.shape[1] - 1 if table is not None else None
+
+
+def _vitpose(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_vitpose(state)
+
+
+def _mmpose_vitpose(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    return convert_mmpose_vitpose(state, _positions(target, "backbone.pos_embed"))
+
+
+def _vitpose_mae(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
+    positions = _positions(target, "pos_embed")
+    if positions is None:  # converting without a model: keep the file's grid
+        return convert_timm_vit(state)
+    return convert_mae_vitpose(state, _vitpose_grid(positions), _kernel_size(target, "patch_embed.proj.weight"))
+
 # Keys of a dense ViT that classification / self-supervised ViTs do not have.
 _VIT_NEW = (r"\.rel_pos_[hw]$", r"\.ls[12]\.gamma$")
 
@@ -424,6 +542,10 @@ CONVERTERS: dict[str, Converter] = {
     "swin": Converter(_swin, "mmdet Swin / released STViT-R-Swin detector, or ImageNet Swin -> SwinTransformer",
                       (r"^norm\d+\.",)),
     "timm_features": Converter(_timm_features, "timm classification model -> TimmBackbone", ("num_batches_tracked",)),
+    "vitpose": Converter(_vitpose, "official ViTPose pose model (backbone.*, keypoint_head.*) -> TopDownPose"),
+    "mmpose_vitpose": Converter(_mmpose_vitpose, "mmpose 1.x ViTPose (backbone.layers.*, head.*) -> TopDownPose"),
+    "vitpose_mae": Converter(_vitpose_mae, "MAE pretraining -> ViTPoseBackbone (positions resized to the crop's "
+                             "grid, class slot kept)", (r"^last_norm\.",)),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -22,29 +23,101 @@ from torch import nn
 
 from densevit.checkpoint import load_weights
 
-__all__ = ["ConfigError", "build", "known_components", "load_config", "resolve_type", "to_dotted", "to_plain"]
+__all__ = ["RUN_KEYS", "ConfigError", "build", "known_components", "load_config", "resolve_type", "to_dotted",
+           "to_plain"]
+
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
     """A config names an unknown component or key, or has the wrong shape."""
 
 
+# The top-level keys densevit's runner and tools read. Any other top-level name in a config file (data_root,
+# classes, max_iters, ...) is a helper variable: its value was written into these keys when the file ran, so an
+# override of it alone would change nothing.
+RUN_KEYS = frozenset({
+    "model", "data_preprocessor", "train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator",
+    "test_evaluator", "optimizer", "clip_grad", "on_nonfinite", "amp_dtype", "param_scheduler", "train_cfg",
+    "default_hooks", "custom_hooks", "log_processor", "randomness", "experiment_name", "work_dir",
+    "find_unused_parameters", "auto_scale_lr", "accumulative_counts",
+})
+
+
 def load_config(path: str | Path, options: Mapping[str, Any] | None = None) -> Config:
-    """Read a config file and apply ``key.sub=value`` overrides; unknown top-level keys fail."""
+    """Read a config file and apply ``key.sub=value`` overrides.
+
+    An override of an unknown top-level key, or of a helper variable (not in ``RUN_KEYS``), fails and names the
+    keys that hold its value. ``train_cfg.max_iters`` keeps the schedule's shape: scheduler bounds, validation and
+    checkpoint intervals are scaled with it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    cfg = Config.fromfile(str(path))
-    if options:
-        for key in options:
-            root = key.split(".")[0]
-            if root not in cfg:
-                raise ConfigError(
-                    f"--cfg-options key {key!r}: {path} has no top-level key {root!r}; "
-                    f"it has {sorted(cfg.keys())}"
-                )
-        cfg.merge_from_dict(dict(options))
+    try:
+        cfg = Config.fromfile(str(path))
+    except SyntaxError as err:
+        raise ConfigError(f"{path}, line {err.lineno}: {err.msg}: {(err.text or '').strip()}") from err
+    if not options:
+        return cfg
+    for key in options:
+        root = key.split(".")[0]
+        if root not in cfg:
+            raise ConfigError(f"--cfg-options key {key!r}: {path} has no top-level key {root!r}; "
+                              f"it has {sorted(cfg.keys())}")
+        if root not in RUN_KEYS:
+            raise ConfigError(_helper_variable_message(cfg, key, root, path))
+    old_iters = cfg.get("train_cfg", {}).get("max_iters")
+    cfg.merge_from_dict(dict(options))
+    if "train_cfg.max_iters" in options and old_iters:
+        _scale_schedule(cfg, int(old_iters), int(cfg.train_cfg.max_iters))
     return cfg
+
+
+def _helper_variable_message(cfg: Config, key: str, root: str, path: Path) -> str:
+    value = cfg[root]
+    read = {k: to_plain(cfg[k]) for k in cfg if k in RUN_KEYS}
+    uses = [k for k, v in _leaves(read) if _holds(v, value)]
+    where = f"its value {value!r} was written into {', '.join(uses[:6])} when the file ran" if uses else \
+        f"no key densevit reads holds its value {value!r}"
+    return (f"--cfg-options {key}: {root!r} is a helper variable of {path}, not a key densevit reads; {where}, so "
+            f"overriding {root!r} would change nothing. Override those keys instead"
+            + (" (train_cfg.max_iters rescales the schedule with it)" if root == "max_iters" else ""))
+
+
+def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{prefix}{k}.")]
+    if isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{prefix}{i}.")]
+    return [(prefix[:-1], value)]
+
+
+def _holds(leaf: Any, value: Any) -> bool:
+    if isinstance(value, str) and isinstance(leaf, str):
+        return len(value) >= 3 and value in leaf
+    return type(leaf) is type(value) and leaf == value
+
+
+def _scale_schedule(cfg: Config, old: int, new: int) -> None:
+    """Scale every iteration count sized for ``old`` total iterations to ``new`` (keeping at least 1)."""
+
+    def scaled(n: int) -> int:
+        return max(1, min(new, round(n * new / old)))
+
+    for scheduler in cfg.get("param_scheduler") or []:
+        for bound in ("begin", "end"):
+            if isinstance(scheduler.get(bound), int):
+                scheduler[bound] = scaled(scheduler[bound]) if scheduler[bound] else 0
+    if cfg.train_cfg.get("val_interval"):
+        cfg.train_cfg.val_interval = scaled(cfg.train_cfg.val_interval)
+    for hook in ("checkpoint", "logger"):
+        if cfg.get("default_hooks", {}).get(hook, {}).get("interval"):
+            cfg.default_hooks[hook].interval = min(cfg.default_hooks[hook].interval, new) if hook == "logger" \
+                else scaled(cfg.default_hooks[hook].interval)
+    logger.warning("train_cfg.max_iters %d -> %d: param_scheduler bounds, val_interval and the checkpoint interval "
+                   "were scaled by %.4g with it", old, new, new / old)
 
 
 def known_components() -> dict[str, Callable]:

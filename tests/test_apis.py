@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from paths import SHARED_DATA
 
-from densevit.apis import inference, init_model, task_of
+from densevit.apis import inference, init_model, keypoint_info_of, pose_inference, task_of
 from densevit.config import build, load_config, to_plain
 from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset
+from densevit.datasets.coco_keypoints import CocoKeypoints
+from densevit.datasets.keypoint_info import COCO_KEYPOINTS
+from densevit.engine.data import collate
 from densevit.models.depth import DepthEstimator
 from densevit.models.segmentor import Segmentor
 
@@ -24,6 +28,14 @@ QUICKSTART = ROOT / "configs" / "quickstart"
 SEG_CONFIG = QUICKSTART / "upernet_vit_tiny_demo.py"
 DEPTH_CONFIG = QUICKSTART / "dpt_vit_tiny_demo.py"
 DET_CONFIG = QUICKSTART / "mask_rcnn_vit_tiny_demo.py"
+RESTORE_CONFIG = QUICKSTART / "restoration_hybrid_vit_tiny_demo.py"
+SR_CONFIG = QUICKSTART / "sr_x2_hybrid_vit_tiny_demo.py"
+POSE_CONFIG = QUICKSTART / "topdown_pose_hybrid_vit_tiny_demo.py"
+PERSON_MINI = SHARED_DATA / "coco_person_mini"
+POSE_META = {"classes": ["person"], "cat_ids": [1], "keypoint_names": list(COCO_KEYPOINTS.names),
+             "flip_pairs": [list(p) for p in COCO_KEYPOINTS.flip_pairs],
+             "skeleton": [list(p) for p in COCO_KEYPOINTS.skeleton], "sigmas": list(COCO_KEYPOINTS.sigmas),
+             "upper_body": list(COCO_KEYPOINTS.upper_body)}
 SHAPES = ((100, 150), (72, 60))  # neither is the quickstart test size (128 x 128) nor square
 
 
@@ -98,6 +110,17 @@ def test_depth_inference_returns_metres_at_the_original_size(tmp_path):
         depth = pred["depth"]
         assert depth.shape == shape and depth.dtype == torch.float32
         assert (depth > model.model.min_depth).all() and (depth < model.model.max_depth).all()
+
+
+def test_restoration_inference_returns_images_at_the_output_size(tmp_path):
+    # an untrained denoiser returns its input (zero residual): the pixel-space round trip is exact
+    model = init_model(RESTORE_CONFIG, save_checkpoint(RESTORE_CONFIG, tmp_path / "dn.pth", {}))
+    for pred, image in zip(inference(model, images()), images(), strict=True):
+        assert pred["restored"].dtype == torch.uint8
+        np.testing.assert_array_equal(pred["restored"].numpy().transpose(1, 2, 0), image)
+    sr = init_model(SR_CONFIG, save_checkpoint(SR_CONFIG, tmp_path / "sr.pth", {}))
+    for pred, (h, w) in zip(inference(sr, images()), SHAPES, strict=True):
+        assert tuple(pred["restored"].shape) == (3, 2 * h, 2 * w)
 
 
 def test_class_names_fall_back_to_the_test_dataset():
@@ -175,3 +198,80 @@ def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
     assert cv2.imread(str(out / "a.png")).shape[:2] == SHAPES[0]
     records = json.loads((out / "predictions.json").read_text())
     assert all(r["category_id"] in (1, 3, 5, 7, 9) and r["file_name"] in ("a.png", "b.jpg") for r in records)
+
+
+def test_infer_tool_restores_on_tiles(tmp_path, monkeypatch, capsys):
+    ckpt = save_checkpoint(SR_CONFIG, tmp_path / "sr.pth", {})
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(SR_CONFIG), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out), "--tile", "48", "--tile-overlap", "16")
+    assert "for 2 images" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a_compare.png", "a_restored.png", "b_compare.png",
+                                                     "b_restored.png", "predictions.json"]
+    for stem, (h, w) in zip("ab", SHAPES, strict=True):
+        assert cv2.imread(str(out / f"{stem}_restored.png")).shape == (2 * h, 2 * w, 3)
+        # input | restored over their zoomed crops, with 4 px separators
+        assert cv2.imread(str(out / f"{stem}_compare.png")).shape == (2 * h + 4 + 2 * w, 4 * w + 4, 3)
+    records = json.loads((out / "predictions.json").read_text())
+    assert records[0] == {"image_id": 0, "file_name": "a.png", "input_height": 100, "input_width": 150,
+                          "height": 200, "width": 300, "scale": 2}
+    with pytest.raises(SystemExit, match="--tile 16 must be larger than --tile-overlap 32"):
+        run_infer_tool(monkeypatch, capsys, str(SR_CONFIG), str(ckpt), str(tmp_path / "images"), "--out-dir",
+                       str(out), "--tile", "16")
+
+
+# --- pose ------------------------------------------------------------------------------------------------------
+
+
+needs_person_mini = pytest.mark.skipif(not PERSON_MINI.is_dir(), reason=f"sample data {PERSON_MINI} not present")
+
+
+@needs_person_mini
+def test_pose_inference_crops_each_box_as_the_dataset_does(tmp_path):
+    model = init_model(POSE_CONFIG, save_checkpoint(POSE_CONFIG, tmp_path / "pose.pth", POSE_META))
+    assert keypoint_info_of(model) == COCO_KEYPOINTS and model.cat_ids == [1]
+    dataset = CocoKeypoints(PERSON_MINI / "annotations" / "person_keypoints_mini.json", PERSON_MINI / "images",
+                            input_size=(128, 96))
+    items = [dataset[i] for i in range(len(dataset)) if dataset.instances[i]["img_id"] == 196141]
+    expected = model(**model.data_preprocessor(collate(items), False), mode="predict")
+    boxes = np.array([it["data_samples"]["bbox"] for it in items])
+    pred = pose_inference(model, items[0]["data_samples"]["img_path"], boxes, np.full(len(boxes), 0.5))
+    assert pred["keypoints"].shape == (len(items), 17, 2) and pred["keypoint_scores"].shape == (len(items), 17)
+    np.testing.assert_allclose(pred["keypoints"], np.stack([e["keypoints"] for e in expected]), atol=1e-3)
+    np.testing.assert_allclose(pred["scores"], [0.5 * e["score"] for e in expected], rtol=1e-5)
+    whole = inference(model, [np.zeros((90, 70, 3), np.uint8)])[0]  # no boxes: the whole image is one person
+    assert whole["boxes"].tolist() == [[0, 0, 70, 90]] and whole["keypoints"].shape == (1, 17, 2)
+    assert pose_inference(model, np.zeros((90, 70, 3), np.uint8), np.zeros((0, 4)))["keypoints"].shape == (0, 17, 2)
+
+
+@needs_person_mini
+def test_infer_tool_draws_skeletons_from_a_box_file_a_detector_or_the_whole_image(tmp_path, monkeypatch, capsys):
+    ckpt = save_checkpoint(POSE_CONFIG, tmp_path / "pose.pth", POSE_META)
+    out = tmp_path / "boxes"
+    dets = PERSON_MINI / "annotations" / "person_detections_mini.json"
+    printed = run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(PERSON_MINI / "images"),
+                             "--out-dir", str(out), "--bbox-file", str(dets), "--det-score-thr", "0.5")
+    assert "for 4 images" in printed and len(list(out.glob("*.png"))) == 4
+    records = json.loads((out / "predictions.json").read_text())
+    kept = [d for d in json.loads(dets.read_text()) if d["score"] >= 0.5]
+    assert len(records) == len(kept) and {r["image_id"] for r in records} == {785, 40083, 196141, 197388}
+    assert all(len(r["keypoints"]) == 51 and r["category_id"] == 1 for r in records)
+    # the whole image as one person, and a detector's boxes of one class
+    folder = image_folder(tmp_path)
+    run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(tmp_path / "w"))
+    assert [r["bbox"] for r in json.loads((tmp_path / "w" / "predictions.json").read_text())] == [
+        [0, 0, 150, 100], [0, 0, 60, 72]]
+    det_ckpt = save_checkpoint(DET_CONFIG, tmp_path / "det.pth", {"classes": tuple("vwxyz")})
+    run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(tmp_path / "d"),
+                   "--det-config", str(DET_CONFIG), "--det-checkpoint", str(det_ckpt), "--det-class", "w",
+                   "--det-score-thr", "0.0")
+    detector = init_model(DET_CONFIG, det_ckpt)
+    found = inference(detector, [folder / "a.png", folder / "b.jpg"])
+    expected = sum(int(((p["labels"] == 1) & (p["scores"] >= 0.0)).sum()) for p in found)
+    assert expected > 0 and len(json.loads((tmp_path / "d" / "predictions.json").read_text())) == expected
+    with pytest.raises(SystemExit, match="refers to images by id"):
+        run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(out),
+                       "--bbox-file", str(dets))
+    with pytest.raises(ValueError, match=r"have no 'person'"):
+        run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(out),
+                       "--det-config", str(DET_CONFIG), "--det-checkpoint", str(det_ckpt))

@@ -277,6 +277,9 @@ TESTED_ELSEWHERE = {
     "vit_comer": "tests/adapters/test_vit_comer.py::test_official_checkpoints_load_strictly",
     "swin": "tests/backbones/test_swin.py::test_released_checkpoint_layout_loads_strictly",
     "timm_features": "tests/adapters/test_fpn.py::test_loads_local_classification_checkpoint",
+    "vitpose": "tests/backbones/test_vitpose.py::test_official_file_loads_strictly_and_matches_the_reference",
+    "mmpose_vitpose": "tests/backbones/test_vitpose.py::test_mmpose_file_loads_strictly_and_matches_the_reference",
+    "vitpose_mae": "tests/backbones/test_vitpose.py::test_mae_file_initialises_the_backbone",
 }
 
 

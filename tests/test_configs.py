@@ -36,6 +36,7 @@ KEY_NUMBERS = {
     "quickstart/mask_rcnn_vit_comer_tiny_demo.py": (7905619, 240, 4e-4, 8),
     "quickstart/mask_rcnn_vit_tiny_demo.py": (6281075, 1000, 4e-4, 8),
     "quickstart/upernet_vit_tiny_demo.py": (1892108, 3200, 2e-3, 8),
+    "quickstart/topdown_pose_hybrid_vit_tiny_demo.py": (1317169, 2000, 2e-3, 32),
     "stvit_r/cascade_mask_rcnn_stvit_r_swin_b_3x.py": (139354215, 263880, 1e-4, 2),
     "stvit_r/cascade_mask_rcnn_stvit_r_swin_s_3x.py": (101300069, 263880, 1e-4, 2),
     "stvit_r/mask_rcnn_stvit_r_swin_b_3x.py": (109093117, 263880, 1e-4, 2),
@@ -67,6 +68,16 @@ KEY_NUMBERS = {
     "vitdet/mask_rcnn_vit_b_100ep.py": (110900149, 184375, 1e-4, 8),
     "vitdet/mask_rcnn_vit_h_100ep.py": (661208117, 184375, 1e-4, 8),
     "vitdet/mask_rcnn_vit_l_100ep.py": (330689013, 184375, 1e-4, 8),
+    "vitpose/vitpose_b_classic_coco_256x192.py": (89994513, 61530, 5e-4, 64),
+    "vitpose/vitpose_b_sfp_coco_256x192.py": (92212689, 61530, 5e-4, 64),
+    "vitpose/vitpose_b_simple_coco_256x192.py": (85912337, 61530, 5e-4, 64),
+    "vitpose/vitpose_h_classic_coco_256x192.py": (637208849, 61530, 5e-4, 64),
+    "vitpose/vitpose_h_simple_coco_256x192.py": (631107857, 61530, 5e-4, 64),
+    "vitpose/vitpose_l_classic_coco_256x192.py": (308544785, 61530, 5e-4, 64),
+    "vitpose/vitpose_l_simple_coco_256x192.py": (303453201, 61530, 5e-4, 64),
+    "vitpose/vitpose_s_classic_coco_256x192.py": (24290577, 61530, 5e-4, 64),
+    "vitpose/vitpose_s_simple_coco_256x192.py": (21722513, 61530, 5e-4, 64),
+    "vitpose/vitpose_vit_comer_b_coco_256x192.py": (111964305, 61530, 5e-4, 64),
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")

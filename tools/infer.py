@@ -3,7 +3,14 @@
 Writes pictures per image and all predictions in one predictions.json, by task:
 detection ``<stem>.png`` (boxes, masks, names, scores) and COCO result records;
 segmentation ``<stem>_overlay.png`` (with a legend) and ``<stem>_labels.png`` (class indices), a record per image;
-depth ``<stem>_depth.png`` (with a colour bar) and ``<stem>_depth16.png`` (uint16 millimetres), a record per image.
+depth ``<stem>_depth.png`` (with a colour bar) and ``<stem>_depth16.png`` (uint16 millimetres), a record per image;
+restoration ``<stem>_restored.png`` (full resolution) and ``<stem>_compare.png`` (input | restored, zoomed crops),
+a record per image; ``--tile 512`` restores overlapping tiles (memory stays flat on photos of any size).
+pose ``<stem>.png`` (skeletons: joints and limbs coloured by side, scores) and one COCO keypoint result per person.
+
+A top-down pose model needs person boxes: from a densevit detector (``--det-config`` / ``--det-checkpoint``, its
+``--det-class`` detections), from a COCO-format box file (``--bbox-file``: image ids from ``--ann-file``'s
+images, else the file stems' numbers, as COCO names its images), or, without either, the whole image as one person.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import numpy as np
 from mmengine.config import DictAction
 from tqdm import tqdm
 
-from densevit.apis import inference, init_model, task_of
+from densevit.apis import detect_people, inference, init_model, pose_inference, task_of
 from densevit.config import load_config
 from densevit.datasets.io import read_image
+from densevit.models.pose import TopDownPose
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -34,7 +42,55 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--score-thr", type=float, default=0.3, help="lowest detection score drawn (all are saved)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
     parser.add_argument("--device", default="cpu")
-    return parser.parse_args()
+    parser.add_argument("--tile", type=int, help="restoration: tile side in input pixels (default: whole images)")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="restoration: overlap of neighbouring tiles")
+    people = parser.add_argument_group("person boxes for a top-down pose model (default: the whole image)")
+    people.add_argument("--det-config", help="a densevit detector's config")
+    people.add_argument("--det-checkpoint", help="its checkpoint")
+    people.add_argument("--det-class", default="person", help="the detector class taken as people")
+    people.add_argument("--det-score-thr", type=float, default=0.3, help="lowest box score kept (detector or file)")
+    people.add_argument("--bbox-file", help="person boxes in COCO result format (image_id, bbox, score)")
+    people.add_argument("--ann-file", help="COCO annotation file whose images give --bbox-file's image ids")
+    args = parser.parse_args()
+    if (args.det_config is None) != (args.det_checkpoint is None):
+        parser.error("--det-config and --det-checkpoint go together")
+    if args.det_config and args.bbox_file:
+        parser.error("give person boxes from a detector or from --bbox-file, not both")
+    return args
+
+
+def load_box_file(path: Path, score_thr: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """COCO-format boxes per image id: (boxes [N, 4] xywh, scores [N]) of the entries scoring at least score_thr."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SystemExit(f"--bbox-file {path}: cannot read it ({err})") from err
+    if not isinstance(entries, list) or any(not {"image_id", "bbox", "score"} <= set(e) for e in entries):
+        raise SystemExit(f"--bbox-file {path}: expected a COCO result list of {{image_id, bbox, score}} entries")
+    per_image: dict[int, list[dict]] = {}
+    for entry in entries:
+        if entry["score"] >= score_thr:
+            per_image.setdefault(int(entry["image_id"]), []).append(entry)
+    return {img_id: (np.array([e["bbox"][:4] for e in kept], np.float64), np.array([e["score"] for e in kept]))
+            for img_id, kept in per_image.items()}
+
+
+def image_ids(paths: list[Path], ann_file: str | None, bbox_file: str | None) -> list[int]:
+    """Each image's id: from the annotation file's images (by file name), else its stem's number, else its index."""
+    if ann_file:
+        images = json.loads(Path(ann_file).read_text()).get("images", [])
+        by_name = {im["file_name"]: im["id"] for im in images}
+        missing = [p.name for p in paths if p.name not in by_name]
+        if missing:
+            raise SystemExit(f"--ann-file {ann_file}: no images named {missing[:5]}")
+        return [by_name[p.name] for p in paths]
+    if bbox_file:
+        odd = [p.name for p in paths if not p.stem.isdigit()]
+        if odd:
+            raise SystemExit(f"--bbox-file {bbox_file} refers to images by id: name the images by their ids "
+                             f"(COCO's 000000000785.jpg) or give --ann-file; found {odd[:5]}")
+        return [int(p.stem) for p in paths]
+    return list(range(len(paths)))
 
 
 def list_images(path: Path) -> list[Path]:
@@ -68,15 +124,34 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
     task = task_of(model)
+    if args.tile is not None:
+        if not hasattr(model.model, "tile"):
+            raise SystemExit(f"--tile applies to restoration models, not to {type(model.model).__name__}")
+        if args.tile <= args.tile_overlap:
+            raise SystemExit(f"--tile {args.tile} must be larger than --tile-overlap {args.tile_overlap}")
+        model.model.tile, model.model.tile_overlap = args.tile, args.tile_overlap
+    is_pose = isinstance(model.model, TopDownPose)
+    if (args.det_config or args.bbox_file) and not is_pose:
+        raise SystemExit(f"person boxes are for a top-down pose model; {args.config} builds "
+                         f"{type(model.model).__name__}")
+    detector = init_model(args.det_config, args.det_checkpoint, args.device) if args.det_config else None
+    boxes = load_box_file(Path(args.bbox_file), args.det_score_thr) if args.bbox_file else None
+    paths = list_images(Path(args.input))
     records, skipped, done = [], [], 0
-    for image_id, path in enumerate(tqdm(list_images(Path(args.input)), desc="inference", unit="img")):
+    for image_id, path in zip(image_ids(paths, args.ann_file, args.bbox_file), tqdm(paths, desc="inference",
+                                                                                     unit="img"), strict=True):
         try:
             image = read_image(path)
         except OSError as err:
             tqdm.write(f"skipped {path}: {err}")
             skipped.append(str(path))
             continue
-        pred = inference(model, [image])[0]
+        if detector is not None:
+            pred = pose_inference(model, image, *detect_people(detector, image, args.det_class, args.det_score_thr))
+        elif boxes is not None:
+            pred = pose_inference(model, image, *boxes.get(image_id, (np.zeros((0, 4)), np.zeros(0))))
+        else:
+            pred = inference(model, [image])[0]
         for suffix, picture in task.pictures(model, image, pred, args.score_thr).items():
             write_atomic(out_dir / f"{path.stem}{suffix}.png", png_bytes(picture))
         records += task.records(model, pred, image_id, path.name)

@@ -41,9 +41,9 @@ def main() -> None:
                           launcher=args.launcher, load_partial=args.load_partial)
     runner.train()
     if runner.rank == 0:
-        scalars = Path(runner.log_dir) / "vis_data" / "scalars.json"
-        curves = plot_loss_curves(scalars, Path(work_dir) / "loss_curves.png")
-        print(f"loss curves drawn in {curves}")
+        curves = plot_loss_curves(work_dir, Path(work_dir) / "loss_curves.png")
+        print(f"loss curves drawn in {curves}" if curves else
+              "no loss was logged (the run was shorter than the logging interval): no curves drawn")
 
 
 if __name__ == "__main__":

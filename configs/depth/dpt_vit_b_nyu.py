@@ -19,7 +19,7 @@ with read_base():
 
 data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
 
-# .build(): mmengine makes imported names placeholders; this reads the size tables themselves
+# size tables: mmengine hands a config the names it imports as placeholders; .build() returns the table
 model = dict(
     type=DepthEstimator,
     backbone=dict(

@@ -24,6 +24,7 @@ with read_base():
 
 data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
 
+# size tables: mmengine hands a config the names it imports as placeholders; .build() returns the table
 model = dict(
     type=MaskRCNN,
     num_classes=80,
@@ -31,7 +32,7 @@ model = dict(
         type=FPN,
         backbone=dict(
             type=SwinSTViTR,
-            # Swin-S widths and depths, drop path 0.2 (.build(): mmengine makes imported names placeholders)
+            # Swin-S widths and depths, drop path 0.2
             **STVIT_R_SWIN_SIZES.build()["small"],
             window_size=7,
             # stage 3: (image, init 14, refine 21, local, global, recover 27) x 3, windows pooled 7x7 -> 3x3

@@ -23,12 +23,12 @@ with read_base():
 
 data_preprocessor = dict(type=DataPreprocessor, size_divisor=32)
 
+# size tables: mmengine hands a config the names it imports as placeholders; .build() returns the table
 model = dict(
     type=Segmentor,
     backbone=dict(
         type=SimpleFeaturePyramid,
-        # ViTDet-B (mmengine hands configs imported names as placeholders: .build() reads the table itself), its
-        # global blocks' relative-position tables sized for the 32x32 tokens of a 512 crop
+        # ViTDet-B, its global blocks' relative-position tables sized for the 32x32 tokens of a 512 crop
         backbone=dict(VITDET_SIZES.build()["base"], type=ViT, img_size=crop_size,
                       pretrained="checkpoints/mae_pretrain_vit_base.pth"),
         out_channels=256,

@@ -12,7 +12,8 @@ from densevit.adapters.vit_comer import VIT_COMER_SIZES, build_vit_comer
 with read_base():
     from ..upernet.upernet_vit_b_sfp_ade20k_160k import *
 
-embed_dim = VIT_COMER_SIZES.build()["tiny"]["embed_dim"]  # .build(): mmengine makes imported names placeholders
+# size tables: mmengine hands a config the names it imports as placeholders; .build() returns the table
+embed_dim = VIT_COMER_SIZES.build()["tiny"]["embed_dim"]
 model.backbone = dict(
     type=build_vit_comer,
     size="tiny",

@@ -21,7 +21,7 @@ image_size = 1024
 
 data_preprocessor = dict(type=DataPreprocessor, pad_size=image_size)
 
-# mmengine hands a config imported names as placeholders; .build() reads the size table itself
+# size tables: mmengine hands a config the names it imports as placeholders; .build() returns the table
 model = dict(
     type=MaskRCNN,
     num_classes=80,

@@ -19,7 +19,11 @@ __all__ = ["ConvNorm", "SimpleFeaturePyramid"]
 
 
 class ConvNorm(nn.Conv2d):
-    """Bias-free convolution followed by a channel LayerNorm (detectron2's ``Conv2d(..., norm=LN)``)."""
+    """Bias-free convolution followed by a channel LayerNorm (detectron2's ``Conv2d(..., norm=LN)``).
+
+    Kept apart from ``densevit.layers.ConvNormAct`` for its state-dict layout, which ViTDet checkpoints use: the
+    conv's ``weight`` at the module itself and ``norm.*`` beside it.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)

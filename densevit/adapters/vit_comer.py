@@ -33,9 +33,10 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.interface import ShapeSpec
-from densevit.backbones.vit import ViT
+from densevit.backbones.vit import VIT_SIZES, ViT
+from densevit.layers import ConvNormAct
 from densevit.ops.ms_deform_attn import MSDeformAttn, reference_points
-from densevit.ops.resize import pad_to_multiple
+from densevit.ops.resize import pad_to_multiple, resize
 
 __all__ = [
     "MRFP",
@@ -85,19 +86,7 @@ def conv_levels(conv: Callable[[Tensor], Tensor], c: Tensor, levels: Levels) -> 
     return merge_levels(maps)
 
 
-def resize_grid(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize (align_corners=False) of a channels-last grid: [B, h, w, C] -> [B, *size, C]."""
-    if tuple(x.shape[1:3]) == tuple(size):
-        return x
-    return F.interpolate(x.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear",
-                         align_corners=False).permute(0, 2, 3, 1)
-
-
 # --- convolutional branch ----------------------------------------------------------------------------------
-
-
-def _conv_bn_relu(cin: int, cout: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 class SpatialPriorModule(nn.Module):
@@ -105,15 +94,16 @@ class SpatialPriorModule(nn.Module):
 
     def __init__(self, inplanes: int = 64, dim: int = 384) -> None:
         super().__init__()
+        # The stem's layers are numbered flat (stem.0 .. stem.9), as in the released checkpoints.
         self.stem = nn.Sequential(
-            *_conv_bn_relu(3, inplanes, 2),
-            *_conv_bn_relu(inplanes, inplanes, 1),
-            *_conv_bn_relu(inplanes, inplanes, 1),
+            *ConvNormAct(3, inplanes, 3, stride=2),
+            *ConvNormAct(inplanes, inplanes, 3),
+            *ConvNormAct(inplanes, inplanes, 3),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
-        self.conv2 = nn.Sequential(*_conv_bn_relu(inplanes, 2 * inplanes, 2))
-        self.conv3 = nn.Sequential(*_conv_bn_relu(2 * inplanes, 4 * inplanes, 2))
-        self.conv4 = nn.Sequential(*_conv_bn_relu(4 * inplanes, 4 * inplanes, 2))
+        self.conv2 = ConvNormAct(inplanes, 2 * inplanes, 3, stride=2)
+        self.conv3 = ConvNormAct(2 * inplanes, 4 * inplanes, 3, stride=2)
+        self.conv4 = ConvNormAct(4 * inplanes, 4 * inplanes, 3, stride=2)
         self.fc1 = nn.Conv2d(inplanes, dim, 1)
         self.fc2 = nn.Conv2d(2 * inplanes, dim, 1)
         self.fc3 = nn.Conv2d(4 * inplanes, dim, 1)
@@ -247,7 +237,7 @@ class CTIToV(nn.Module):
         f = f + self.drop_path(self.ffn(self.ffn_norm(f), levels))
         f8, f16, f32 = split_levels(f, levels)
         size = levels[1]
-        return x + self.gamma * (resize_grid(f8, size) + f16 + resize_grid(f32, size))
+        return x + self.gamma * (resize(f8, size, channels_last=True) + f16 + resize(f32, size, channels_last=True))
 
 
 class CTIToC(nn.Module):
@@ -490,7 +480,7 @@ class ViTCoMer(nn.Module):
         maps = [c1, c2, c3, c4]
         if self.add_vit_feature:
             sources = vit_maps if self.vit_feature == "interaction" else [x] * 4
-            maps = [m + resize_grid(v, m.shape[-2:]).permute(0, 3, 1, 2) for m, v in zip(maps, sources, strict=True)]
+            maps = [m + resize(v.permute(0, 3, 1, 2), m.shape[-2:]) for m, v in zip(maps, sources, strict=True)]
         norms = (self.norm1, self.norm2, self.norm3, self.norm4)
         # Crop the padding away before the norms so that training statistics only see the image.
         return [norm(m[..., : math.ceil(in_h / s), : math.ceil(in_w / s)])
@@ -499,17 +489,13 @@ class ViTCoMer(nn.Module):
 
 # --- sizes -------------------------------------------------------------------------------------------------
 
-# The paper's backbones: ViT size, deformable heads / value ratio, drop path, MRFP hidden ratio of the
-# segmentation code (the detection code always uses 0.5).
+# The paper's backbones: ViT size (``VIT_SIZES``), deformable heads / value ratio, drop path, MRFP hidden ratio of
+# the segmentation code (the detection code always uses 0.5).
 VIT_COMER_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": dict(embed_dim=192, depth=12, num_heads=3, deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.1,
-                 seg_mrfp_ratio=6.0),
-    "small": dict(embed_dim=384, depth=12, num_heads=6, deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.2,
-                  seg_mrfp_ratio=1.5),
-    "base": dict(embed_dim=768, depth=12, num_heads=12, deform_num_heads=12, deform_ratio=0.5,
-                 drop_path_rate=0.3, seg_mrfp_ratio=1.0),
-    "large": dict(embed_dim=1024, depth=24, num_heads=16, deform_num_heads=16, deform_ratio=0.5,
-                  drop_path_rate=0.4, seg_mrfp_ratio=1.0,
+    "tiny": dict(VIT_SIZES["tiny"], deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.1, seg_mrfp_ratio=6.0),
+    "small": dict(VIT_SIZES["small"], deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.2, seg_mrfp_ratio=1.5),
+    "base": dict(VIT_SIZES["base"], deform_num_heads=12, deform_ratio=0.5, drop_path_rate=0.3, seg_mrfp_ratio=1.0),
+    "large": dict(VIT_SIZES["large"], deform_num_heads=16, deform_ratio=0.5, drop_path_rate=0.4, seg_mrfp_ratio=1.0,
                   interaction_indexes=((0, 5), (6, 11), (12, 17), (18, 23))),
 }
 

@@ -9,6 +9,7 @@ et al., 2021) feeds its convolutional stages at strides 4 and 8 and two ViT bloc
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import ViT
+from densevit.layers import ConvNormAct
 from densevit.ops.resize import pad_to_multiple
 
 __all__ = ["ConvStem", "HybridViT"]
@@ -33,14 +35,7 @@ class ConvStem(nn.Module):
         if not widths:
             raise ValueError("ConvStem needs at least one stage width")
         channels = (in_chans, *widths)
-        self.stages = nn.ModuleList(
-            nn.Sequential(
-                nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-            )
-            for c_in, c_out in pairwise(channels)
-        )
+        self.stages = nn.ModuleList(ConvNormAct(c_in, c_out, 3, stride=2) for c_in, c_out in pairwise(channels))
         self.proj = nn.Conv2d(widths[-1], embed_dim, kernel_size=1)
         self.patch_size = 2 ** len(widths)
 
@@ -80,6 +75,11 @@ class HybridViT(ViT):
         stem_out_indices: Sequence[int] = (),
         **vit_kwargs: Any,
     ) -> None:
+        accepted = [n for n in inspect.signature(ViT.__init__).parameters if n != "self"]
+        unknown = [k for k in vit_kwargs if k not in accepted]
+        if unknown:
+            raise TypeError(f"HybridViT: unknown argument(s) {', '.join(map(repr, unknown))}; accepted: stem_widths, "
+                            f"stem_out_indices and ViT's {', '.join(accepted)}")
         super().__init__(**vit_kwargs)
         if 2 ** len(stem_widths) != self.patch_size:
             raise ValueError(f"HybridViT: {len(stem_widths)} stem stages give stride {2 ** len(stem_widths)}, "

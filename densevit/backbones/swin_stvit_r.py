@@ -30,28 +30,19 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from densevit.backbones.swin import SWIN_SIZES, PatchMerging, SwinBlock, SwinTransformer
+from densevit.layers import ConvNormAct
 from densevit.ops.attention import grouped_attention
 from densevit.ops.dumbbell import DumbbellConfig, apply_role, check_roles, dumbbell_roles
 from densevit.ops.resize import pad_to_multiple
 
 __all__ = [
     "STVIT_R_SWIN_SIZES",
-    "ConvBN",
     "DumbbellStage",
     "STViTRStem",
     "SemanticAttention",
     "SemanticBlock",
     "SwinSTViTR",
 ]
-
-
-class ConvBN(nn.Sequential):
-    """Bias-free convolution (``c``) followed by BatchNorm (``bn``), named as in the released checkpoints."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int) -> None:
-        super().__init__()
-        self.c = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
 
 
 class STViTRStem(nn.Module):
@@ -63,9 +54,10 @@ class STViTRStem(nn.Module):
     def __init__(self, in_chans: int = 3, embed_dim: int = 96, patch_size: int = 4) -> None:
         super().__init__()
         self.patch_size = patch_size
+        # Conv-BN pairs named ``c``, ``bn`` as in the released checkpoints, the activations between them.
+        conv_bn = partial(ConvNormAct, kernel_size=3, stride=2, act_layer=None, names=("c", "bn"))
         self.proj = nn.Sequential(
-            ConvBN(in_chans, embed_dim // 2, 3, 2, 1), nn.Hardswish(), ConvBN(embed_dim // 2, embed_dim, 3, 2, 1),
-            nn.Hardswish(),
+            conv_bn(in_chans, embed_dim // 2), nn.Hardswish(), conv_bn(embed_dim // 2, embed_dim), nn.Hardswish()
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
-from densevit.datasets.io import read_image
+from densevit.datasets.io import read_image, read_json
 from densevit.datasets.transforms import apply_instance_transforms, seed_transforms
 
 __all__ = ["CocoDetection", "decode_segmentation", "load_coco_json"]
@@ -20,13 +19,7 @@ __all__ = ["CocoDetection", "decode_segmentation", "load_coco_json"]
 
 def load_coco_json(path: str | Path) -> dict:
     """Read a COCO annotation file and check the keys the loaders rely on."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"annotation file {path} is not valid JSON: {err}") from err
+    data = read_json(path, "annotation")
     if not isinstance(data, dict):
         raise ValueError(f"annotation file {path}: expected a JSON object, found {type(data).__name__}")
     for key in ("images", "annotations", "categories"):

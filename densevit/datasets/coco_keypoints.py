@@ -17,7 +17,6 @@ upper body from config fields (``densevit.datasets.keypoint_info.from_coco_categ
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,23 @@ import torch
 from torch.utils.data import Dataset
 
 from densevit.datasets.coco import load_coco_json
-from densevit.datasets.io import read_image
+from densevit.datasets.io import read_image, read_json
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 
-__all__ = ["CocoKeypoints", "TopDownAugment", "flip_matrix", "keypoint_category"]
+__all__ = [
+    "DEFAULT_INPUT_SIZE",
+    "DEFAULT_PADDING",
+    "CocoKeypoints",
+    "TopDownAugment",
+    "crop_person",
+    "flip_matrix",
+    "keypoint_category",
+]
 
 EMPTY_CROP_POLICIES = ("skip", "error")
+DEFAULT_INPUT_SIZE = (256, 192)  # (H, W): ViTPose's COCO crops
+DEFAULT_PADDING = 1.25  # box enlargement around a person
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,17 @@ def flip_matrix(width: int) -> np.ndarray:
     return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
+def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, rotation: float,
+                input_size: tuple[int, int], flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The UDP crop of one person: image RGB [H0, W0, 3] -> (crop [H, W, 3] for ``input_size`` (H, W), the affine
+    [2, 3] from the (mirrored, when ``flip``) original image to the crop). A flip is the mirror then the crop,
+    one warp of the original image."""
+    h, w = input_size
+    matrix = udp_warp_matrix(center, scale, rotation, (w, h))
+    warp = matrix @ flip_matrix(image.shape[1]) if flip else matrix
+    return cv2.warpAffine(image, warp, (w, h), flags=cv2.INTER_LINEAR), matrix
+
+
 def keypoint_category(data: dict, source: str, category_id: int | None = None) -> dict:
     """The category that carries the keypoint names: ``category_id``'s, else the only one with ``keypoints``."""
     cats = [c for c in data["categories"] if "keypoints" in c]
@@ -109,7 +129,7 @@ class CocoKeypoints(Dataset):
         self,
         ann_file: str | Path,
         img_dir: str | Path,
-        input_size: tuple[int, int] = (256, 192),
+        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
         train: bool = False,
         bbox_file: str | Path | None = None,
         bbox_score_thr: float = 0.0,
@@ -119,7 +139,7 @@ class CocoKeypoints(Dataset):
         num_keypoints: int | None = None,
         category_id: int | None = None,
         augment: TopDownAugment | dict | None = None,
-        padding: float = 1.25,
+        padding: float = DEFAULT_PADDING,
         empty_crop: str = "skip",
     ) -> None:
         if train and bbox_file is not None:
@@ -146,6 +166,10 @@ class CocoKeypoints(Dataset):
                 f"annotation file {self.ann_file}: category {category.get('name')!r} declares {k} keypoints "
                 f"('keypoints' list), the config declares num_keypoints={num_keypoints}"
             )
+        for i, im in enumerate(data["images"]):
+            missing = {"id", "file_name", "width", "height"} - im.keys()
+            if missing:
+                raise ValueError(f"annotation file {self.ann_file}: images[{i}] lacks {sorted(missing)}")
         self.images = {im["id"]: im for im in data["images"]}
         self.skipped: Counter[str] = Counter()
         if bbox_file is None:
@@ -214,12 +238,7 @@ class CocoKeypoints(Dataset):
         return bool(((pts >= 0) & (pts <= [w - 1, h - 1])).all(-1).any())
 
     def _detection_instances(self, bbox_file: Path, score_thr: float) -> list[dict[str, Any]]:
-        if not bbox_file.is_file():
-            raise FileNotFoundError(f"box file {bbox_file} does not exist")
-        try:
-            dets = json.loads(bbox_file.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"box file {bbox_file} is not valid JSON: {err}") from err
+        dets = read_json(bbox_file, "box")
         if not isinstance(dets, list):
             raise ValueError(f"box file {bbox_file}: expected a COCO result list, found {type(dets).__name__}")
         for i, det in enumerate(dets):
@@ -309,10 +328,7 @@ class CocoKeypoints(Dataset):
             center, scale, rotation, flipped, kpts, visible = self._augment(inst, w0)
         else:
             (center, scale), rotation, flipped = self._center_scale(inst["bbox"]), 0.0, False
-        matrix = udp_warp_matrix(center, scale, rotation, (w, h))
-        # A flip is the mirror then the crop: one warp of the original image.
-        warp = matrix @ flip_matrix(w0) if flipped else matrix
-        crop = cv2.warpAffine(image, warp, (w, h), flags=cv2.INTER_LINEAR)
+        crop, matrix = crop_person(image, center, scale, rotation, (h, w), flipped)
         sample = {
             "img_id": int(inst["img_id"]),
             "img_path": str(path),

@@ -9,8 +9,13 @@
     root/semantic/{split}/{id}.png                   uint8, 0 = background, k + 1 = DEMO_CLASSES[k] ("semantic")
     root/depth/{split}/{id}.png, root/depth/{split}.txt   uint16 mm, NYU-style split file ("depth")
     root/restoration/{split}/{gt,lq}/{id}.png        clean render / degraded copy ("restoration")
+    root/restoration/{split}/lq_x2/{id}x2.png        the clean render halved by MATLAB bicubic ("super_resolution")
+    root/pose/{split}/{id}.jpg                       articulated figures among the shapes ("pose")
+    root/annotations/person_keypoints_{split}.json   their 17 COCO person keypoints, boxes, masks ("pose")
 
-Run ``python -m densevit.datasets.demo OUT_DIR --tasks instances semantic`` to write it from the shell.
+The pose task has images of its own (``densevit.datasets.demo_pose``), in COCO's person keypoint layout so the
+pose quickstart reads them with the COCO loader. Run ``python -m densevit.datasets.demo OUT_DIR --tasks instances
+semantic`` to write it from the shell.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from densevit.datasets.demo_pose import PoseScene, render_pose_scene, sample_pose_scene
 from densevit.datasets.demo_scene import (
     DEMO_CLASSES,
     DEMO_KEYPOINTS,
@@ -41,11 +47,14 @@ from densevit.datasets.demo_scene import (
     render_semantic,
     sample_scene,
 )
+from densevit.datasets.keypoint_info import COCO_KEYPOINTS
+from densevit.ops.degradations import imresize
 
 __all__ = [
     "DEMO_CATEGORY_IDS",
     "DEMO_CLASSES",
     "DEMO_TASKS",
+    "demo_pose_scene",
     "demo_scene",
     "generate_demo_dataset",
     "main",
@@ -54,12 +63,14 @@ __all__ = [
 
 # Non-contiguous like COCO's, so loaders must map category ids to contiguous labels.
 DEMO_CATEGORY_IDS: tuple[int, ...] = tuple(2 * k + 1 for k in range(len(DEMO_CLASSES)))
-DEMO_TASKS: tuple[str, ...] = ("instances", "keypoints", "semantic", "depth", "restoration")
-DEMO_VERSION = 1  # bump whenever the generator's output changes, so stale copies are regenerated
+DEMO_TASKS: tuple[str, ...] = ("instances", "keypoints", "semantic", "depth", "restoration", "super_resolution",
+                               "pose")
+DEMO_VERSION = 2  # bump whenever the generator's output changes, so stale copies are regenerated
 _GENERATOR = "densevit.datasets.demo"
 _SPLITS = ("train", "val")
-_OUTPUTS = ("annotations", *_SPLITS, "semantic", "depth", "restoration")  # everything written but meta.json
+_OUTPUTS = ("annotations", *_SPLITS, "semantic", "depth", "restoration", "pose")  # everything written but meta.json
 _POLYGON_MIN_IOU = 0.98
+_POSE_STREAM = 1  # the pose images' scenes draw from their own stream, apart from the shape images'
 
 
 def demo_scene(seed: int, split: str, index: int, image_size: int) -> Scene:
@@ -68,6 +79,14 @@ def demo_scene(seed: int, split: str, index: int, image_size: int) -> Scene:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
     rng = np.random.default_rng([seed, _SPLITS.index(split), index])
     return sample_scene(rng, image_size, image_size)
+
+
+def demo_pose_scene(seed: int, split: str, index: int, image_size: int) -> PoseScene:
+    """The figures and room of pose image ``index`` of ``split``; independent of the shape image of that index."""
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    rng = np.random.default_rng([seed, _SPLITS.index(split), index, _POSE_STREAM])
+    return sample_pose_scene(rng, image_size, image_size)
 
 
 def mask_to_segmentation(mask: np.ndarray) -> list[list[float]] | dict[str, Any]:
@@ -107,24 +126,32 @@ def _annotations(scene: Scene, image_id: int) -> list[dict[str, Any]]:
     """COCO annotations (with keypoints) of the visible part of every object; ids are filled in later."""
     ids = render_instance_ids(scene)
     keypoints = render_keypoints(scene)
-    annotations = []
-    for index, obj in enumerate(scene.objects):
-        mask = ids == index
-        rows, cols = np.nonzero(mask)
-        x0, y0 = int(cols.min()), int(rows.min())
-        points = keypoints[index]
-        points[:, :2] = np.round(points[:, :2], 2)
-        annotations.append({
-            "image_id": image_id,
-            "category_id": DEMO_CATEGORY_IDS[obj.label],
-            "bbox": [float(x0), float(y0), float(cols.max() - x0 + 1), float(rows.max() - y0 + 1)],
-            "area": float(mask.sum()),
-            "iscrowd": 0,
-            "segmentation": mask_to_segmentation(mask),
-            "keypoints": [float(v) if i % 3 < 2 else int(v) for i, v in enumerate(points.ravel())],
-            "num_keypoints": int((points[:, 2] > 0).sum()),
-        })
-    return annotations
+    return [_annotation(ids == index, keypoints[index], image_id, DEMO_CATEGORY_IDS[obj.label])
+            for index, obj in enumerate(scene.objects)]
+
+
+def _person_annotations(keypoints: list[np.ndarray], masks: list[np.ndarray], image_id: int) -> list[dict[str, Any]]:
+    """COCO person keypoint annotations of a pose image's figures (box, area and mask of the visible part)."""
+    return [_annotation(mask, points, image_id, 1) for points, mask in zip(keypoints, masks, strict=True)]
+
+
+def _annotation(mask: np.ndarray, points: np.ndarray, image_id: int, category_id: int) -> dict[str, Any]:
+    """One COCO annotation from an object's visible mask [H, W] bool and its keypoints [K, 3] (x, y, visibility):
+    box and area of the mask, polygons, points rounded to 0.01 px."""
+    rows, cols = np.nonzero(mask)
+    x0, y0 = int(cols.min()), int(rows.min())
+    points = points.copy()
+    points[:, :2] = np.round(points[:, :2], 2)
+    return {
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [float(x0), float(y0), float(cols.max() - x0 + 1), float(rows.max() - y0 + 1)],
+        "area": float(mask.sum()),
+        "iscrowd": 0,
+        "segmentation": mask_to_segmentation(mask),
+        "keypoints": [float(v) if i % 3 < 2 else int(v) for i, v in enumerate(points.ravel())],
+        "num_keypoints": int((points[:, 2] > 0).sum()),
+    }
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
@@ -143,12 +170,25 @@ def _write_png(path: Path, array: np.ndarray) -> None:
 def _write_split(root: Path, split: str, count: int, image_size: int, seed: int, tasks: Sequence[str],
                  bar: tqdm) -> None:
     """Render and write one split's images and targets."""
-    images, annotations, depth_lines = [], [], []
-    (root / split).mkdir(parents=True, exist_ok=True)
+    images, annotations, depth_lines, pose_annotations = [], [], [], []
+    shape_tasks = [t for t in tasks if t != "pose"]
+    if shape_tasks:
+        (root / split).mkdir(parents=True, exist_ok=True)
+    if "pose" in tasks:
+        (root / "pose" / split).mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        scene = demo_scene(seed, split, index, image_size)
         image_id = index + 1
         stem = f"{image_id:08d}"
+        if "pose" in tasks:
+            pose_image, keypoints, masks = render_pose_scene(demo_pose_scene(seed, split, index, image_size))
+            path = root / "pose" / split / f"{stem}.jpg"
+            if not cv2.imwrite(str(path), pose_image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                raise OSError(f"could not write {path}")
+            pose_annotations += _person_annotations(keypoints, masks, image_id)
+        if not shape_tasks:
+            bar.update()
+            continue
+        scene = demo_scene(seed, split, index, image_size)
         clean = render_image(scene)
         path = root / split / f"{stem}.jpg"
         if not cv2.imwrite(str(path), add_sensor_noise(scene, clean)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95]):
@@ -162,12 +202,17 @@ def _write_split(root: Path, split: str, count: int, image_size: int, seed: int,
             millimetres = np.clip(np.round(render_depth(scene) * 1000.0), 0, 65535).astype(np.uint16)
             _write_png(root / "depth" / split / f"{stem}.png", millimetres)
             depth_lines.append(f"{split}/{stem}.jpg depth/{split}/{stem}.png {scene.focal:.4f}\n")
-        if "restoration" in tasks:
+        if "restoration" in tasks or "super_resolution" in tasks:
             _write_png(root / "restoration" / split / "gt" / f"{stem}.png", clean)
+        if "restoration" in tasks:
             _write_png(root / "restoration" / split / "lq" / f"{stem}.png", degrade(scene, clean))
+        if "super_resolution" in tasks:  # the SR benchmarks' LR: MATLAB imresize, uint8
+            _write_png(root / "restoration" / split / "lq_x2" / f"{stem}x2.png", imresize(clean, 0.5))
         bar.update()
 
     for ann_id, ann in enumerate(annotations, start=1):
+        ann["id"] = ann_id
+    for ann_id, ann in enumerate(pose_annotations, start=1):
         ann["id"] = ann_id
     info = {"description": "densevit synthetic shapes demo", "version": str(DEMO_VERSION)}
     if "instances" in tasks:
@@ -181,6 +226,15 @@ def _write_split(root: Path, split: str, count: int, image_size: int, seed: int,
                      "categories": _categories(with_keypoints=True)})
     if "depth" in tasks:
         (root / "depth" / f"{split}.txt").write_text("".join(depth_lines))
+    if "pose" in tasks:
+        person = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINTS.names),
+                  "skeleton": [[a + 1, b + 1] for a, b in COCO_KEYPOINTS.skeleton]}
+        _write_json(root / "annotations" / f"person_keypoints_{split}.json",
+                    {"info": {**info, "description": "densevit synthetic people demo"}, "licenses": [],
+                     "images": [{"id": i, "file_name": f"{i:08d}.jpg", "height": image_size, "width": image_size}
+                                for i in range(1, count + 1)],
+                     "annotations": pose_annotations,
+                     "categories": [person]})
 
 
 def generate_demo_dataset(root: str | Path, num_train: int = 1000, num_val: int = 200, image_size: int = 256,

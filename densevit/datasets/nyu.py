@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from densevit.datasets.depth_transforms import apply_depth_transforms
-from densevit.datasets.io import read_image
+from densevit.datasets.io import decode_image, read_image
 from densevit.datasets.transforms import seed_transforms
 
 __all__ = ["DepthDataset", "DepthFolder", "DepthSample", "NYUDepth", "parse_split_file", "read_depth"]
@@ -59,12 +59,7 @@ def parse_split_file(path: str | Path) -> list[DepthSample]:
 
 def read_depth(path: str | Path, depth_scale: float) -> np.ndarray:
     """Read a single-channel uint16 depth PNG as float32 metres [H, W] (value / depth_scale; 0 = no data)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"depth file {path} does not exist")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise OSError(f"depth file {path} could not be decoded (corrupt or not an image)")
+    raw = decode_image(path, cv2.IMREAD_UNCHANGED, "depth")
     if raw.ndim != 2 or raw.dtype != np.uint16:
         raise ValueError(f"depth file {path}: expected a single-channel 16-bit PNG, found {raw.dtype} with shape "
                          f"{list(raw.shape)}")

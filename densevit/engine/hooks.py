@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections import deque
 from typing import Any
 
@@ -12,7 +14,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import HistoryBuffer
 
-__all__ = ["ResumeStateHook", "SafeCheckpointHook"]
+__all__ = ["ConsoleHook", "ResumeStateHook", "SafeCheckpointHook", "quiet_console"]
 
 
 def _plain(value: Any) -> Any:
@@ -101,3 +103,84 @@ class SafeCheckpointHook(CheckpointHook):
                 self.file_backend.remove(path)
         self.keep_ckpt_ids = deque(kept[-keep:], keep)
         runner.message_hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
+
+
+class ConsoleHook(Hook):
+    """A short console: a header (config, work dir, model size, data sizes, log file) and, on a terminal, a
+    training progress bar with the loss, learning rate and ETA. The full dump stays in the log file."""
+
+    priority = "LOW"
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def before_run(self, runner: Any) -> None:
+        """Print the header."""
+        if runner.rank != 0:
+            return
+        model = runner.model.module if hasattr(runner.model, "module") else runner.model
+        task = getattr(model, "model", model)
+        params = sum(p.numel() for p in task.parameters()) / 1e6
+        loaders = (("train", runner._train_dataloader), ("val", runner._val_dataloader),
+                   ("test", runner._test_dataloader))  # built loaders, or their configs (datasets built)
+        datasets = [(split, loader["dataset"] if isinstance(loader, dict) else getattr(loader, "dataset", None))
+                    for split, loader in loaders if loader is not None]
+        sizes = [f"{split} {len(data)} images" for split, data in datasets if hasattr(data, "__len__")]
+        config = getattr(runner.cfg, "filename", None) or "(config built in Python)"
+        print(f"densevit | {config} -> {runner.work_dir}\n"
+              f"  model {type(task).__name__}, {params:.2f}M parameters | {', '.join(sizes) or 'no data'}\n"
+              f"  full log (environment, config, every logged value): {runner.logger.log_file}", flush=True)
+
+    def before_train(self, runner: Any) -> None:
+        """Open the progress bar (on a terminal only; elsewhere the logger's lines show progress)."""
+        if runner.rank == 0 and _interactive():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=runner.max_iters, initial=runner.iter, desc="train", unit="it",
+                             dynamic_ncols=True)
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        """Advance the bar; show the loss and learning rate."""
+        if self._bar is not None:
+            hub = runner.message_hub
+            loss = hub.get_scalar("train/loss").current() if "train/loss" in hub.log_scalars else float("nan")
+            lr = hub.get_scalar("train/lr").current() if "train/lr" in hub.log_scalars else float("nan")
+            self._bar.set_postfix_str(f"loss {loss:.4g}  lr {lr:.3g}", refresh=False)
+            self._bar.update(1)
+
+    def after_train(self, runner: Any) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+# Console lines that only repeat what the log file keeps (environment, config, hook order) or mmengine's own
+# deprecation notices about its internals.
+_LOG_FILE_ONLY = ("\n----", "Config:\n", "Hooks will be executed", "Distributed training is not used",
+                  '"FileClient" will be deprecated', '"HardDiskBackend" is the alias', "Checkpoints will be saved",
+                  "The prefix is not set in metric class")
+
+
+class _ConsoleFilter(logging.Filter):
+    def __init__(self, hide_train_lines: bool) -> None:
+        super().__init__()
+        self.hide_train_lines = hide_train_lines
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(_LOG_FILE_ONLY):
+            return False
+        # on a terminal the progress bar shows training; the log file keeps every line
+        return not (self.hide_train_lines and message.startswith(("Iter(train)", "Saving checkpoint")))
+
+
+def quiet_console(logger: logging.Logger) -> None:
+    """Keep the environment and config dumps (and, on a terminal, the training lines) out of the console."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.addFilter(_ConsoleFilter(hide_train_lines=_interactive()))

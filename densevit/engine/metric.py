@@ -13,6 +13,8 @@ __all__ = ["MetricAdapter"]
 class MetricAdapter(BaseMetric):
     """Runs a densevit evaluator (``process``/``compute``) inside mmengine's loops, distributed included."""
 
+    default_prefix = ""  # metric names are the evaluator's own (e.g. bbox_AP, mIoU)
+
     def __init__(self, evaluator: Any, collect_device: str = "cpu") -> None:
         super().__init__(collect_device=collect_device)
         self.evaluator = evaluator

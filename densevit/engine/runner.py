@@ -18,14 +18,15 @@ import torch
 from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner as _MMRunner
 from mmengine.runner import find_latest_checkpoint, set_random_seed
+from mmengine.utils.dl_utils import collect_env
 
 from densevit.checkpoint import load_state, read_torch_checkpoint
 from densevit.config import build, to_dotted, to_plain
-from densevit.engine.hooks import ResumeStateHook, SafeCheckpointHook
+from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
 from densevit.engine.optim import build_optim_wrapper
@@ -87,6 +88,23 @@ class Runner(_MMRunner):
         finally:
             self._resuming = False
 
+    def build_logger(self, *args: Any, **kwargs: Any) -> MMLogger:
+        """mmengine's logger, with a console that leaves the dumps to the log file."""
+        logger = super().build_logger(*args, **kwargs)
+        quiet_console(logger)
+        return logger
+
+    def _log_env(self, env_cfg: dict) -> None:
+        """The environment and config, into the log file (mmengine calls every process a "GPU", even on a CPU)."""
+        runtime = {**env_cfg, **self._randomness_cfg, "seed": self._seed, "launcher": self._launcher,
+                   "processes": self._world_size,
+                   "device": "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"}
+        lines = [f"    {k}: {v}" for k, v in collect_env().items()] + ["", "Runtime environment:"]
+        lines += [f"    {k}: {v}" for k, v in runtime.items()]
+        self.logger.info("\n" + "-" * 60 + "\nSystem environment:\n" + "\n".join(lines) + "\n" + "-" * 60 + "\n")
+        if self.cfg._cfg_dict:
+            self.logger.info(f"Config:\n{self.cfg.pretty_text}")
+
     def load_or_resume(self) -> None:
         """Resume from ``load_from`` or the work dir's latest checkpoint; with none there, say so and start anew."""
         if self._resume and self._load_from is None and not self._has_loaded:
@@ -100,10 +118,18 @@ class Runner(_MMRunner):
         super().load_or_resume()
 
 
-def _dataloader(cfg: Any, where: str) -> dict:
+def _dataloader(cfg: Any, where: str, model: torch.nn.Module) -> dict:
     loader = dict(to_plain(cfg))
-    loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
+    dataset = loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
     train = where.startswith("train")
+    source = getattr(dataset, "ann_file", None) or getattr(dataset, "img_dir", None) or type(dataset).__name__
+    if train and len(dataset) == 0:  # mmengine's endless sampler would spin forever on it
+        raise ValueError(f"{where}.dataset: {source} gives no training sample (every image was filtered out); "
+                         "check its annotations")
+    classes, num_classes = getattr(dataset, "classes", None), getattr(model.model, "num_classes", None)
+    if classes is not None and num_classes is not None and len(classes) != num_classes:
+        raise ValueError(f"{where}.dataset: {source} has {len(classes)} classes {tuple(classes)[:8]}, but the model "
+                         f"predicts {num_classes}; set the model's num_classes (and its heads') to {len(classes)}")
     # iteration-based training reads an endless stream; evaluation reads each image once
     loader.setdefault("sampler", {"type": "InfiniteSampler" if train else "DefaultSampler", "shuffle": train})
     loader.setdefault("collate_fn", {"type": "densevit.engine.data.collate"})
@@ -143,14 +169,14 @@ def build_runner(
     kwargs: dict[str, Any] = {}
     if train:
         kwargs.update(
-            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader"),
+            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader", model),
             optim_wrapper=build_optim_wrapper(model, cfg, amp),
             param_scheduler=to_plain(cfg.get("param_scheduler")),
             train_cfg=to_plain(cfg.train_cfg),
         )
     if "val_dataloader" in cfg and (train and cfg.train_cfg.get("val_interval", 0)):
         kwargs.update(
-            val_dataloader=_dataloader(cfg.val_dataloader, "val_dataloader"),
+            val_dataloader=_dataloader(cfg.val_dataloader, "val_dataloader", model),
             val_evaluator=_evaluator(cfg.val_evaluator, "val_evaluator"),
             val_cfg={},
         )
@@ -158,7 +184,7 @@ def build_runner(
         test_loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
         test_eval = cfg.get("test_evaluator", cfg.get("val_evaluator"))
         kwargs.update(
-            test_dataloader=_dataloader(test_loader, "test_dataloader"),
+            test_dataloader=_dataloader(test_loader, "test_dataloader", model),
             test_evaluator=_evaluator(test_eval, "test_evaluator"),
             test_cfg={},
         )
@@ -189,7 +215,7 @@ def build_runner(
         model=model,
         work_dir=str(work_dir),
         default_hooks=hooks,
-        custom_hooks=[ResumeStateHook(), *to_plain(cfg.get("custom_hooks", []))],
+        custom_hooks=[ResumeStateHook(), ConsoleHook(), *to_plain(cfg.get("custom_hooks", []))],
         load_from=load_from,
         resume=bool(resume),
         launcher=launcher,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -20,6 +19,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import torch
 
+from densevit.datasets.io import read_json
 from densevit.evaluation.table import format_table
 
 PrintFn = Callable[[str], None]
@@ -62,18 +62,6 @@ def _resolve_backend(backend: str) -> _Backend:
     return _Backend("pycocotools", COCO, COCOeval)
 
 
-def _read_json(path: str | Path, what: str) -> Any:
-    """Load a JSON file, with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        with path.open() as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{what} file {path} is not valid JSON: {err}") from err
-
-
 def _check_keys(entries: Any, section: str, keys: Sequence[str], source: str) -> None:
     """Check that `entries` is a list of dicts that all carry `keys`."""
     if not isinstance(entries, list):
@@ -88,7 +76,7 @@ def _check_keys(entries: Any, section: str, keys: Sequence[str], source: str) ->
 
 def _load_ground_truth(ann_file: str | Path, ann_keys: Sequence[str], backend: _Backend) -> Any:
     """Read and validate a COCO annotation file and index it with the backend's COCO class."""
-    dataset = _read_json(ann_file, "COCO annotation")
+    dataset = read_json(ann_file, "COCO annotation")
     source = f"COCO annotation file {ann_file}"
     if not isinstance(dataset, dict):
         raise ValueError(f"{source}: expected a JSON object, found {type(dataset).__name__}")
@@ -108,7 +96,7 @@ def _load_ground_truth(ann_file: str | Path, ann_keys: Sequence[str], backend: _
 def _load_results(results: list[dict] | str | Path) -> list[dict]:
     """Accept a result list or the path of a COCO result JSON file."""
     if isinstance(results, (str, Path)):
-        loaded = _read_json(results, "COCO result")
+        loaded = read_json(results, "COCO result")
         if not isinstance(loaded, list):
             found = type(loaded).__name__
             raise ValueError(f"COCO result file {results}: expected a JSON list, found {found}")

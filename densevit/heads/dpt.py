@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from densevit.ops.resize import resize
+
 __all__ = [
     "DPT_SIZES",
     "DPTHead",
@@ -199,5 +201,5 @@ class DPTHead(nn.Module):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
         logits = self.out_conv3(F.relu(self.out_conv2(x)))
         if not self.full_res_output:
-            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+            logits = resize(logits, size)
         return bound_depth(logits, self.min_depth, self.max_depth)

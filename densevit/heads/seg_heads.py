@@ -1,4 +1,4 @@
-"""Small segmentation heads and their building blocks: conv-BN-ReLU, the classifier, FCN (auxiliary) and MLP heads.
+"""Small segmentation heads and their building blocks: the classifier, FCN (auxiliary) and MLP heads.
 
 Every head takes a list of NCHW maps (increasing stride, channels given as ``in_channels``) and returns class
 logits [B, K, h, w] at the resolution of its first map.
@@ -6,16 +6,15 @@ logits [B, K, h, w] at the resolution of its first map.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from densevit.layers import ConvNormAct, NormLayer
 from densevit.ops.resize import resize
 
-__all__ = ["ConvBNReLU", "FCNHead", "MLPHead", "check_features", "classifier"]
-
-NormLayer = Callable[[int], nn.Module]
+__all__ = ["FCNHead", "MLPHead", "check_features", "classifier"]
 
 
 def check_features(head: nn.Module, features: Sequence[Tensor]) -> None:
@@ -24,18 +23,6 @@ def check_features(head: nn.Module, features: Sequence[Tensor]) -> None:
     if channels != head.in_channels:
         raise ValueError(f"{type(head).__name__} was built for input channels {head.in_channels}, "
                          f"got maps with channels {channels}")
-
-
-class ConvBNReLU(nn.Sequential):
-    """Bias-free conv -> norm (BatchNorm by default) -> ReLU, mmsegmentation's ``ConvModule``."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int = 1, norm_layer: NormLayer = nn.BatchNorm2d
-    ) -> None:
-        conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
-        # mmcv's kaiming_init for ConvModule (normal, fan_out)
-        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-        super().__init__(conv, norm_layer(out_channels), nn.ReLU(inplace=True))
 
 
 def classifier(
@@ -74,7 +61,8 @@ class FCNHead(nn.Module):
         self.in_channels: tuple[int, ...] = (in_channels,)
         self.num_classes = num_classes
         self.convs = nn.Sequential(*(
-            ConvBNReLU(in_channels if i == 0 else channels, channels, kernel_size, norm_layer) for i in range(num_convs)
+            ConvNormAct(in_channels if i == 0 else channels, channels, kernel_size, norm_layer=norm_layer,
+                        fan_out_init=True) for i in range(num_convs)
         ))
         self.cls = classifier(channels, num_classes, dropout, cls_init_std)
 
@@ -100,7 +88,7 @@ class MLPHead(nn.Module):
         self.in_channels: tuple[int, ...] = tuple(in_channels)
         self.num_classes = num_classes
         self.projections = nn.ModuleList(nn.Conv2d(c, channels, kernel_size=1) for c in self.in_channels)
-        self.fuse = ConvBNReLU(len(self.in_channels) * channels, channels, 1, norm_layer)
+        self.fuse = ConvNormAct(len(self.in_channels) * channels, channels, 1, norm_layer=norm_layer, fan_out_init=True)
         self.cls = classifier(channels, num_classes, dropout, cls_init_std)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:

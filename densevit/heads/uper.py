@@ -8,11 +8,13 @@ Every conv is conv-BN-ReLU with ``channels`` outputs (512 in the reference).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from densevit.heads.seg_heads import ConvBNReLU, NormLayer, check_features, classifier
+from densevit.heads.seg_heads import check_features, classifier
+from densevit.layers import ConvNormAct, NormLayer
 from densevit.ops.resize import resize
 
 __all__ = ["PyramidPooling", "UPerHead"]
@@ -29,11 +31,11 @@ class PyramidPooling(nn.Module):
         norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
+        conv = partial(ConvNormAct, norm_layer=norm_layer, fan_out_init=True)  # mmcv's ConvModule
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(scale), ConvBNReLU(in_channels, channels, 1, norm_layer))
-            for scale in pool_scales
+            nn.Sequential(nn.AdaptiveAvgPool2d(scale), conv(in_channels, channels, 1)) for scale in pool_scales
         )
-        self.bottleneck = ConvBNReLU(in_channels + len(pool_scales) * channels, channels, 3, norm_layer)
+        self.bottleneck = conv(in_channels + len(pool_scales) * channels, channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, C_in, h, w] -> [B, channels, h, w]."""
@@ -60,9 +62,10 @@ class UPerHead(nn.Module):
         self.in_channels: tuple[int, ...] = tuple(in_channels)
         self.num_classes = num_classes
         self.psp = PyramidPooling(self.in_channels[-1], channels, pool_scales, norm_layer)
-        self.lateral_convs = nn.ModuleList(ConvBNReLU(c, channels, 1, norm_layer) for c in self.in_channels[:-1])
-        self.fpn_convs = nn.ModuleList(ConvBNReLU(channels, channels, 3, norm_layer) for _ in self.in_channels[:-1])
-        self.fuse = ConvBNReLU(len(self.in_channels) * channels, channels, 3, norm_layer)
+        conv = partial(ConvNormAct, norm_layer=norm_layer, fan_out_init=True)  # mmcv's ConvModule
+        self.lateral_convs = nn.ModuleList(conv(c, channels, 1) for c in self.in_channels[:-1])
+        self.fpn_convs = nn.ModuleList(conv(channels, channels, 3) for _ in self.in_channels[:-1])
+        self.fuse = conv(len(self.in_channels) * channels, channels, 3)
         self.cls = classifier(channels, num_classes, dropout, cls_init_std)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from densevit.backbones.interface import output_shapes
 from densevit.heads.dpt import DPTHead, gradient_matching_loss, silog_loss
 from densevit.models.base import Batch
+from densevit.ops.resize import resize
 
 __all__ = ["DepthEstimator", "depth_to_original", "flip_within"]
 
@@ -30,10 +30,7 @@ def depth_to_original(depth: Tensor, size: Sequence[int], ori_shape: Sequence[in
     """One depth map of a padded batch [H, W] -> [H0, W0]: keep its ``size`` (h, w) region, resize (bilinear)."""
     h, w = (int(v) for v in size)
     h0, w0 = (int(v) for v in ori_shape)
-    depth = depth[:h, :w]
-    if (h, w) != (h0, w0):
-        depth = F.interpolate(depth[None, None], size=(h0, w0), mode="bilinear", align_corners=False)[0, 0]
-    return depth
+    return resize(depth[None, None, :h, :w], (h0, w0))[0, 0]
 
 
 class DepthEstimator(nn.Module):
@@ -111,10 +108,8 @@ class DepthEstimator(nn.Module):
         inputs, data_samples = batch.inputs, batch.samples
         sizes = [tuple(int(v) for v in s["img_shape"]) for s in data_samples]
         if self.test_size is not None:
-            inputs = torch.cat([
-                F.interpolate(inputs[i : i + 1, :, :h, :w], size=self.test_size, mode="bilinear", align_corners=False)
-                for i, (h, w) in enumerate(sizes)
-            ])
+            inputs = torch.cat([resize(inputs[i : i + 1, :, :h, :w], self.test_size)
+                                for i, (h, w) in enumerate(sizes)])
             sizes = [self.test_size] * len(sizes)
         depth = self(inputs)
         if self.flip_test:

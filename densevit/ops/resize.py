@@ -47,8 +47,11 @@ def keep_ratio_size(h: int, w: int, scale: Sequence[float]) -> tuple[int, int]:
     return int(h * factor + 0.5), int(w * factor + 0.5)
 
 
-def resize(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize of [B, C, h, w] to ``size`` (align_corners=False, as mmsegmentation); no-op when equal."""
+def resize(x: Tensor, size: Sequence[int], channels_last: bool = False) -> Tensor:
+    """Bilinear resize (align_corners=False, as mmsegmentation) of [B, C, h, w] (or [B, h, w, C] with
+    ``channels_last``) to ``size`` (h', w'); no-op when equal."""
+    if channels_last:
+        return resize(x.permute(0, 3, 1, 2), size).permute(0, 2, 3, 1)
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)

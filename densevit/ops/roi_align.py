@@ -17,11 +17,17 @@ from collections.abc import Sequence
 
 import torch
 import torchvision
-from torch import Tensor
+from torch import Tensor, nn
 
 from densevit.ops.weighted_bag import weighted_bag
 
-__all__ = ["fpn_levels", "multilevel_roi_align", "multilevel_roi_align_torchvision", "roi_align"]
+__all__ = [
+    "PyramidRoIAlign",
+    "fpn_levels",
+    "multilevel_roi_align",
+    "multilevel_roi_align_torchvision",
+    "roi_align",
+]
 
 
 def fpn_levels(boxes: Tensor, first_level: int, num_levels: int) -> Tensor:
@@ -122,3 +128,39 @@ def multilevel_roi_align_torchvision(features: Sequence[Tensor], rois: Tensor, l
             out = out.to(values.dtype)  # roi_align may run in float32 under autocast
             out[idx] = values
     return out
+
+
+class PyramidRoIAlign(nn.Module):
+    """RoIAlign on a feature pyramid, each box read from the level its size selects (detectron2's ``ROIPooler``).
+
+    Level of a box: floor(4 + log2(sqrt(area) / 224 + 1e-8)), clamped to the pyramid (FPN's rule: a 224 px box
+    reads p4). ``aligned=True`` is detectron2's ROIAlignV2 (ViTDet's), whose pixel centres sit at +0.5;
+    ``aligned=False`` is torchvision's ``MultiScaleRoIAlign``. Drop-in for the latter inside torchvision's heads:
+    (named maps, boxes [N_i, 4] per image, image sizes) -> [sum N_i, C, output_size, output_size]. On the CPU all
+    levels go through ``densevit.ops.roi_align`` in one call (same numbers, faster forward + backward there);
+    on other devices through torchvision's kernel, level by level.
+    """
+
+    def __init__(self, featmap_names: Sequence[str], strides: Sequence[int], output_size: int,
+                 sampling_ratio: int = 0, aligned: bool = True) -> None:
+        super().__init__()
+        levels = [int(s).bit_length() - 1 for s in strides]
+        if len(levels) != len(featmap_names) or any(2**lv != s for lv, s in zip(levels, strides, strict=True)) or (
+                levels != list(range(levels[0], levels[0] + len(levels)))):
+            raise ValueError(f"PyramidRoIAlign needs one consecutive power-of-two stride per map, got strides "
+                             f"{tuple(strides)} for maps {tuple(featmap_names)}")
+        self.featmap_names = list(featmap_names)
+        self.strides = tuple(int(s) for s in strides)
+        self.first_level = levels[0]
+        self.output_size = output_size
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+
+    def forward(self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]) -> Tensor:
+        """x: maps by name; boxes: per image [N_i, 4] (x1, y1, x2, y2), image pixels -> pooled [sum N_i, C, S, S]."""
+        rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], dim=1) for i, b in enumerate(boxes)])
+        level = fpn_levels(rois[:, 1:], self.first_level, len(self.strides))
+        maps = [x[name] for name in self.featmap_names]
+        op = multilevel_roi_align if maps[0].device.type == "cpu" else multilevel_roi_align_torchvision
+        return op(maps, rois, level, self.output_size, [1.0 / s for s in self.strides], self.sampling_ratio,
+                  self.aligned)

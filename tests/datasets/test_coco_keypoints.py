@@ -158,3 +158,8 @@ def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"far.json: annotation 11 \(image 1\) has no labelled keypoint inside"):
         CocoKeypoints(far, tmp_path, train=True, empty_crop="error")
     assert len(CocoKeypoints(far, tmp_path)) == 2  # evaluation keeps every box
+    del data["images"][1]["width"]
+    no_width = tmp_path / "no_width.json"
+    no_width.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"no_width.json: images\[1\] lacks \['width'\]"):
+        CocoKeypoints(no_width, tmp_path)

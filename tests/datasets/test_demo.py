@@ -26,6 +26,7 @@ from densevit.datasets.demo_scene import (
     render_visible_masks,
     sample_scene,
 )
+from densevit.ops.degradations import imresize
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -59,6 +60,7 @@ def test_layout_and_meta(dataset):
         assert {f"semantic/{split}/{s}.png" for s in stems} <= names
         assert {f"depth/{split}/{s}.png" for s in stems} <= names
         assert {f"restoration/{split}/{kind}/{s}.png" for s in stems for kind in ("gt", "lq")} <= names
+        assert {f"restoration/{split}/lq_x2/{s}x2.png" for s in stems} <= names
         assert {f"annotations/{kind}_{split}.json" for kind in ("instances", "keypoints")} <= names
     meta = json.loads((dataset / "meta.json").read_text())
     assert meta["complete"] and meta["seed"] == SEED and meta["classes"] == list(DEMO_CLASSES)
@@ -217,6 +219,8 @@ def test_restoration_pairs(dataset):
     assert gt.shape == lq.shape == jpg.shape
     error_lq = np.abs(lq.astype(float) - gt).mean()
     assert error_lq > 2 * np.abs(jpg.astype(float) - gt).mean()  # degraded well beyond the mild sensor noise
+    small = cv2.imread(str(dataset / "restoration/train/lq_x2/00000001x2.png"))
+    np.testing.assert_array_equal(small, imresize(gt, 0.5))  # MATLAB bicubic, any channel order
 
 
 def test_regeneration_only_when_meta_changes(tmp_path):

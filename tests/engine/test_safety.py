@@ -137,18 +137,17 @@ def test_crafted_pickles_never_run_even_when_the_environment_turns_weights_only_
 
 
 def test_loading_a_checkpoint_of_another_model_lists_what_does_not_fit(trained_tiny, tiny_config, tmp_path):
-    other = tiny_config(experiment_name="other")
-    other["model"]["num_classes"] = 2
-    for head in ("box_predictor_module", "mask_predictor_module"):
-        other["model"][head]["num_classes"] = 2
+    other = tiny_config(experiment_name="other")  # a wider box head: its fc layers take other shapes
+    other["model"]["box_head_module"]["fc_dim"] = 48
+    other["model"]["box_predictor_module"]["in_channels"] = 48
     ckpt = str(trained_tiny.work_dir / "iter_4.pth")
-    with pytest.raises(ValueError, match=r"iter_4\.pth: tensor shapes differ from MaskRCNN .*cls_score\.weight"):
+    with pytest.raises(ValueError, match=r"iter_4\.pth: tensor shapes differ from MaskRCNN .*box_head\.\S*weight"):
         build_runner(Config(other), work_dir=tmp_path / "strict", load_from=ckpt, train=False).test()
     runner = build_runner(Config(other), work_dir=tmp_path / "partial", load_from=ckpt, load_partial=True)
     runner.load_or_resume()
-    loaded, fresh = runner.model.state_dict(), _weights(trained_tiny.work_dir / "iter_4.pth")
-    assert torch.equal(loaded["backbone.simfp_2.0.weight"], fresh["backbone.simfp_2.0.weight"])
-    assert loaded["roi_heads.box_predictor.cls_score.weight"].shape[0] == 3  # 2 classes + background, fresh
+    loaded, trained = runner.model.state_dict(), _weights(trained_tiny.work_dir / "iter_4.pth")
+    assert torch.equal(loaded["backbone.simfp_2.0.weight"], trained["backbone.simfp_2.0.weight"])
+    assert loaded["roi_heads.box_predictor.cls_score.weight"].shape[1] == 48  # left at its initial values
 
 
 def test_resume_with_nothing_to_resume_says_so(tiny_config, tmp_path, capsys):

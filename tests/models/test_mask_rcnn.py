@@ -14,19 +14,12 @@ from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 from densevit.engine.data import DataPreprocessor
 from densevit.engine.model import RunnerModel
+from densevit.heads.mask import mask_loss, mask_targets, paste_masks
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
-from densevit.models.mask_rcnn import (
-    CASCADE_REG_WEIGHTS,
-    RPN,
-    MaskRCNN,
-    PyramidRoIAlign,
-    _ScaleGradient,
-    fast_rcnn_loss,
-    mask_loss,
-    mask_targets,
-    paste_masks,
-    refine_proposals,
-)
+from densevit.heads.roi_heads import _ScaleGradient, fast_rcnn_loss, refine_proposals
+from densevit.heads.rpn import RPN
+from densevit.models.mask_rcnn import CASCADE_REG_WEIGHTS, MaskRCNN
+from densevit.ops.roi_align import PyramidRoIAlign
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -117,6 +117,48 @@ def test_udp_round_trip_within_005_px():
     assert np.abs(back - kpts).max() < 0.05
 
 
+def reference_dark_udp(heatmaps: np.ndarray, kernel: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """mmpose 0.x's ``_get_max_preds`` + ``post_dark_udp`` on [N, K, h, w], with OpenCV's blur and flat indexing."""
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, -1)
+    idx = flat.argmax(2)[..., None].astype(np.float32)
+    maxvals = flat.max(2)[..., None]
+    coords = np.concatenate([idx % w, idx // w], axis=2)
+    coords = np.where(np.tile(maxvals, (1, 1, 2)) > 0, coords, -1)
+    maps = heatmaps.copy()
+    for one in maps.reshape(-1, h, w):
+        cv2.GaussianBlur(one, (kernel, kernel), 0, one)
+    np.clip(maps, 0.001, 50, maps)
+    np.log(maps, maps)
+    pad = np.pad(maps, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge").flatten()
+    index = coords[..., 0] + 1 + (coords[..., 1] + 1) * (w + 2)
+    index += (w + 2) * (h + 2) * np.arange(0, n * k).reshape(-1, k)
+    index = index.astype(int).reshape(-1, 1)
+    i_, ix1, iy1 = pad[index], pad[index + 1], pad[index + w + 2]
+    ix1y1, ix1_y1_ = pad[index + w + 3], pad[index - w - 3]
+    ix1_, iy1_ = pad[index - 1], pad[index - 2 - w]
+    dx, dy = 0.5 * (ix1 - ix1_), 0.5 * (iy1 - iy1_)
+    derivative = np.concatenate([dx, dy], axis=1).reshape(n, k, 2, 1)
+    dxx, dyy = ix1 - 2 * i_ + ix1_, iy1 - 2 * i_ + iy1_
+    dxy = 0.5 * (ix1y1 - ix1 - iy1 + i_ + i_ - ix1_ - iy1_ + ix1_y1_)
+    hessian = np.linalg.inv(np.concatenate([dxx, dxy, dxy, dyy], axis=1).reshape(n, k, 2, 2)
+                            + np.finfo(np.float32).eps * np.eye(2))
+    return coords - np.einsum("ijmn,ijnk->ijmk", hessian, derivative).squeeze(-1), maxvals[..., 0]
+
+
+def test_dark_udp_equals_the_reference_with_opencv_blur():
+    rng = np.random.default_rng(3)
+    kpts = rng.uniform([0, 0], [191, 255], size=(2 * 17, 2))
+    heatmaps, _ = udp_heatmaps(kpts, np.ones(len(kpts)), INPUT, HEATMAP)
+    # network-like maps: targets plus noise and a second, weaker peak
+    heatmaps = heatmaps.reshape(2, 17, 64, 48) + 0.05 * rng.standard_normal((2, 17, 64, 48)).astype(np.float32)
+    heatmaps += 0.5 * np.roll(heatmaps, (9, 7), axis=(2, 3))
+    ref_coords, ref_maxvals = reference_dark_udp(heatmaps)
+    coords, maxvals = dark_udp_decode(torch.from_numpy(heatmaps))
+    np.testing.assert_allclose(maxvals.numpy(), ref_maxvals, rtol=1e-6)
+    np.testing.assert_allclose(coords.numpy(), ref_coords, atol=1e-4)
+
+
 def test_udp_flip_is_exact_on_heatmaps():
     # (A joint exactly half-way between heatmap pixels would round its window differently once mirrored.)
     kpts = np.array([[30.3, 40.7], [150.2, 200.9], [95.0, 127.5]])

@@ -1,5 +1,5 @@
 """tools/test.py and tools/infer.py on a checkpoint of the tiny Mask R-CNN; bad inputs fail naming the file; the
-RoIAlign benchmark on a tiny workload."""
+RoIAlign benchmark on a tiny workload; test.py's OKS AP and the benchmark's crops per second for the pose model."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from densevit.config import build, load_config, to_plain
+from densevit.datasets.demo import generate_demo_dataset
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
@@ -91,3 +95,29 @@ def test_roi_align_benchmark_compares_both_implementations(monkeypatch, capsys):
     differences = re.findall(r"max \|difference\| (\S+)", out)
     assert len(differences) == 2 and all(float(d) < 1e-5 for d in differences), out
     assert out.count("speed-up: forward x") == 2
+
+
+POSE_CONFIG = TOOLS.parent / "configs" / "quickstart" / "topdown_pose_hybrid_vit_tiny_demo.py"
+
+
+def test_test_tool_scores_a_pose_checkpoint_with_oks_ap(tmp_path, monkeypatch, capsys):
+    root = generate_demo_dataset(tmp_path / "demo", num_train=0, num_val=3, image_size=96, tasks=("pose",),
+                                 progress=False)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "pose.pth"
+    torch.save({"state_dict": build(to_plain(load_config(POSE_CONFIG).model), "model").state_dict()}, ckpt)
+    ann, images = root / "annotations" / "person_keypoints_val.json", root / "pose" / "val"
+    run_tool(monkeypatch, "test.py", POSE_CONFIG, ckpt, "--work-dir", tmp_path / "test", "--cfg-options",
+             f"test_dataloader.dataset.ann_file={ann}", f"test_dataloader.dataset.img_dir={images}",
+             f"test_evaluator.ann_file={ann}", "test_dataloader.num_workers=0", "test_dataloader.batch_size=4")
+    metrics = json.loads((tmp_path / "test" / "metrics.json").read_text(), parse_constant=_refuse)
+    assert {"kpt_AP", "kpt_AP50", "kpt_AR"} <= set(metrics) and 0 <= metrics["kpt_AP"] <= 100
+    assert "OKS area: the ground-truth annotation's 'area'" in capsys.readouterr().out
+
+
+def test_benchmark_reports_pose_crops_per_second(monkeypatch, capsys):
+    run_tool(monkeypatch, "benchmark.py", POSE_CONFIG, "--shape", 128, 96, "--batch", 2, "--repeats", 1,
+             "--warmup", 0, "--threads", 1)
+    out = capsys.readouterr().out
+    assert "TopDownPose.forward" in out
+    assert re.search(r"throughput:\s+\d+\.\d inputs/s \(median latency, batch 2\)", out), out

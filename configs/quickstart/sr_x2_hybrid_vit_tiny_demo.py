@@ -1,0 +1,26 @@
+"""Quickstart: x2 super-resolution of the demo scenes (LR = MATLAB bicubic of the clean render) with a tiny hybrid
+ViT + the restoration decoder (pixel-shuffle x2 output, no image-space skip, as SwinIR), on a CPU.
+
+Generate the data first: python -m densevit.datasets.demo data/demo --tasks restoration super_resolution
+Trained on 64x64 LR crops (128x128 ground truth), scored on the 200 validation pairs as the SR papers score:
+Y channel, crop_border = scale. Compare with MATLAB bicubic upsampling of the same LR images
+(tools/restoration_baselines.py --scale 2).
+"""
+
+from mmengine.config import read_base
+
+with read_base():
+    from .restoration_hybrid_vit_tiny_demo import *
+
+scale = 2
+lr_crop = 64
+
+model.update(scale=scale)
+model.backbone.update(img_size=lr_crop)
+train_dataloader.dataset.update(lq_dir=f"{data_root}/restoration/train/lq_x2", lq_name="{}x2", scale=scale,
+                                crop_size=lr_crop * scale, name="demo_x2")
+val_dataloader.dataset.update(lq_dir=f"{data_root}/restoration/val/lq_x2", lq_name="{}x2", scale=scale,
+                              name="demo_x2")
+val_evaluator = dict(type=RestorationEvaluator, crop_border=scale, test_y_channel=True)
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

@@ -1,0 +1,14 @@
+"""ViTPose-S, simple decoder, COCO 256x192: the ViTPose-B recipe, small backbone, its drop path and layer decay."""
+
+from mmengine.config import read_base
+
+from densevit.backbones.vitpose import VITPOSE_LAYER_DECAY, VITPOSE_SIZES
+
+with read_base():
+    from .vitpose_b_simple_coco_256x192 import *
+
+size = VITPOSE_SIZES.build()["small"]
+# MAE weights of a 12-head ViT-S, released by ViTPose (timm's ViT-S has 6 heads)
+model.backbone.update(size, pretrained="checkpoints/vitpose_small_mae.pth")
+model.head.update(in_channels=size["embed_dim"])
+optimizer.update(layer_decay=VITPOSE_LAYER_DECAY.build()["small"])
