@@ -2,14 +2,16 @@
 
     python tools/benchmark.py CONFIG --shape 512 512 [--amp bf16] [--repeats 10] [--threads 2]
     python tools/benchmark.py configs/vitpose/CONFIG --shape 256 192 --batch 32 --threads 2   # person crops / s
+    python tools/benchmark.py configs/restoration/CONFIG --shape 2048 2048 --repeats 1 [--tile 512]
     python tools/benchmark.py --module densevit.adapters.vit_comer.build_vit_comer \\
         --kwargs '{"size": "small", "task": "segmentation"}' --shape 512 512
 
 A config's task model runs its raw network, ``forward(images)`` (no post-processing: Mask R-CNN's pyramid
 maps, the segmentor's logits, the depth map, a pose model's heatmaps of a batch of person crops; throughput is
-inputs per second: crops per second for a top-down pose model). ``--module`` builds a class or builder function
-from its import path with ``--kwargs`` (JSON). Weights are random: a config's ``pretrained`` files are not
-loaded. Inputs are random [B, 3, H, W] images, already normalised.
+inputs per second: crops per second for a top-down pose model); ``--tile 512`` times a restoration model's tiled
+inference (``restore``) instead of its whole-image forward: run the two in separate processes, as CPU peak memory
+is the process's. ``--module`` builds a class or builder function
+from its import path with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
 
 FLOPs come from ``densevit.benchmarking`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
 multiply-add counts 2). Latency is the median (and minimum) over ``--repeats`` forward passes after
@@ -51,9 +53,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tile", type=int, help="restoration config: time tiled inference with this tile side")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="restoration config: overlap of the tiles")
     args = parser.parse_args()
     if (args.config is None) == (args.module is None):
         parser.error("give either a CONFIG or --module")
+    if args.tile is not None and args.config is None:
+        parser.error("--tile needs a restoration CONFIG")
     return args
 
 
@@ -78,6 +84,11 @@ def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.T
         return module, module, f"{args.module}(**{args.kwargs})"
     cfg = load_config(args.config)
     model = build(without_pretrained(to_plain(cfg.model)), "model")
+    if args.tile is not None:  # a restoration model's tiled inference (ImageRestorer.restore)
+        if not hasattr(model, "restore"):
+            raise SystemExit(f"--tile applies to restoration models, not to {type(model).__name__}")
+        model.tile, model.tile_overlap = args.tile, args.tile_overlap
+        return model, model.restore, f"{type(model).__name__}.restore (tiles {args.tile}, overlap {args.tile_overlap})"
     return model, model, f"{type(model).__name__}.forward"
 
 

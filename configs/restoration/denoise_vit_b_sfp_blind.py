@@ -1,6 +1,6 @@
 """Blind Gaussian colour denoising (sigma ~ U[0, 50] per patch) on a plain ViT-B (MAE init) + simple pyramid.
 
-Data (restoration.md): DFWB = DIV2K 800 + Flickr2K 2650 + WED 4744 + BSD400 clean images, noised on the fly
+Data (as Restormer): DFWB = DIV2K 800 + Flickr2K 2650 + WED 4744 + BSD400 clean images, noised on the fly
 (float, unclipped); tests CBSD68, Kodak24, McMaster and Urban100 at sigma 15 / 25 / 50 with the papers' protocol
 (``np.random.seed(0)`` before each image, noise on the RGB float array, unclipped), scored on RGB, no crop.
 Layout: data/denoise/train/{DIV2K,Flickr2K,WaterlooED,BSD400}/*, data/denoise/test/{CBSD68,Kodak,McMaster,

@@ -9,6 +9,7 @@ et al., 2021) feeds its convolutional stages at strides 4 and 8 and two ViT bloc
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -74,6 +75,11 @@ class HybridViT(ViT):
         stem_out_indices: Sequence[int] = (),
         **vit_kwargs: Any,
     ) -> None:
+        accepted = [n for n in inspect.signature(ViT.__init__).parameters if n != "self"]
+        unknown = [k for k in vit_kwargs if k not in accepted]
+        if unknown:
+            raise TypeError(f"HybridViT: unknown argument(s) {', '.join(map(repr, unknown))}; accepted: stem_widths, "
+                            f"stem_out_indices and ViT's {', '.join(accepted)}")
         super().__init__(**vit_kwargs)
         if 2 ** len(stem_widths) != self.patch_size:
             raise ValueError(f"HybridViT: {len(stem_widths)} stem stages give stride {2 ** len(stem_widths)}, "

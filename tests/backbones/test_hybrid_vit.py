@@ -93,3 +93,8 @@ def test_a_timm_file_fills_the_blocks_and_positions(tmp_path):
 def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HybridViT(**{**TINY, **kwargs})
+
+
+def test_unknown_arguments_list_the_accepted_ones():
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) 'embed_dimm'; accepted: stem_widths, .*embed_dim"):
+        HybridViT(embed_dimm=64)
