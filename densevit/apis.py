@@ -229,8 +229,9 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     """Build the config's model and data preprocessor, load a checkpoint (weights only), return them in eval mode.
 
     The result's ``.model`` is the task model. It gets ``class_names``/``cat_ids`` from the checkpoint's dataset meta
-    (class names fall back to the config's test dataset) and ``test_transforms`` from the config's test (or val)
-    dataset.
+    (class names fall back to the config's test dataset), ``test_transforms`` from the config's test (or val)
+    dataset, and keeps that dataset's config (``test_dataset_cfg``: a pose model's crop size) and the checkpoint's
+    ``dataset_meta`` (a pose model's keypoint set).
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     task_model = build(to_plain(cfg.model), "model")

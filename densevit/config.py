@@ -107,17 +107,19 @@ def _scale_schedule(cfg: Config, old: int, new: int) -> None:
         return max(1, min(new, round(n * new / old)))
 
     for scheduler in cfg.get("param_scheduler") or []:
-        for bound in ("begin", "end"):
+        for bound in ("begin", "end", "T_max"):
             if isinstance(scheduler.get(bound), int):
                 scheduler[bound] = scaled(scheduler[bound]) if scheduler[bound] else 0
+        if scheduler.get("milestones"):
+            scheduler["milestones"] = [scaled(m) for m in scheduler["milestones"]]
     if cfg.train_cfg.get("val_interval"):
         cfg.train_cfg.val_interval = scaled(cfg.train_cfg.val_interval)
     for hook in ("checkpoint", "logger"):
         if cfg.get("default_hooks", {}).get(hook, {}).get("interval"):
             cfg.default_hooks[hook].interval = min(cfg.default_hooks[hook].interval, new) if hook == "logger" \
                 else scaled(cfg.default_hooks[hook].interval)
-    logger.warning("train_cfg.max_iters %d -> %d: param_scheduler bounds, val_interval and the checkpoint interval "
-                   "were scaled by %.4g with it", old, new, new / old)
+    logger.warning("train_cfg.max_iters %d -> %d: param_scheduler bounds, T_max and milestones, val_interval and the "
+                   "checkpoint interval were scaled by %.4g with it", old, new, new / old)
 
 
 def known_components() -> dict[str, Callable]:

@@ -1,18 +1,25 @@
 """Backbone FLOPs and latency with and without STViT-R, in one run.
 
-    python tools/benchmark_stvit.py swin-s --size 800 1216 --repeats 5
-    python tools/benchmark_stvit.py vit-b --size 1024 1024 --repeats 5
+    python tools/benchmark_stvit.py swin-s --size 800 1216 --threads 2 --repeats 5
+    python tools/benchmark_stvit.py vit-b --size 1024 1024 --threads 2 --repeats 5
+    python tools/benchmark_stvit.py swin-s --size 800 1216 --threads 2 --amp bf16
+    python tools/benchmark_stvit.py swin-s --size 512 512 --threads 2 --train
 
-FLOPs come from ``densevit.benchmarking`` (torch's flop counter; a multiply-add counts 2); latency is the forward
-time of one image under ``torch.inference_mode``, the two models alternating so that load on the machine hits both
-alike.
+FLOPs come from ``densevit.benchmarking`` (torch's flop counter; a multiply-add counts 2). Latency is the time of
+one forward under ``torch.inference_mode`` (``--train``: one training step, forward and backward of the sum of
+the outputs' mean squares, in train mode), the two models alternating and swapping places every repeat so that
+load on the machine hits both alike. The ratio is STViT-R's median over the plain backbone's, and the median of
+the ratios of the pairs timed back to back; the load average is printed with them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-from functools import partial
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,52 +30,98 @@ from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SwinSTViTR
 from densevit.backbones.vit import VITDET_SIZES, ViT
 from densevit.benchmarking import count_flops, count_params, time_call
 
+MODELS = ("swin-s", "swin-b", "vit-s", "vit-b")
+AMP_DTYPES = {"bf16": torch.bfloat16}
 # ViTDet-S: the ViTDet-B layout at the width of ViT-S / DeiT-S.
 _VITDET_S = dict(VITDET_SIZES["base"], embed_dim=384, num_heads=6)
 
 
-def build_pair(name: str) -> tuple[nn.Module, nn.Module]:
-    """(plain backbone, the same backbone with STViT-R) for a model name."""
+def build_pair(name: str, **overrides: object) -> tuple[nn.Module, nn.Module]:
+    """(plain backbone, the same backbone with STViT-R) for a model name; ``overrides`` change the size's kwargs."""
     if name.startswith("swin-"):
         size = {"swin-s": "small", "swin-b": "base"}[name]
-        return SwinTransformer(**SWIN_SIZES[size]), SwinSTViTR(**STVIT_R_SWIN_SIZES[size])
-    vit = ViT(**{"vit-s": _VITDET_S, "vit-b": VITDET_SIZES["base"]}[name])
+        return (SwinTransformer(**{**SWIN_SIZES[size], **overrides}),
+                SwinSTViTR(**{**STVIT_R_SWIN_SIZES[size], **overrides}))
+    vit = ViT(**{**{"vit-s": _VITDET_S, "vit-b": VITDET_SIZES["base"]}[name], **overrides})
     return vit, STViTR(vit)
+
+
+def step(model: nn.Module, x: torch.Tensor, train: bool, amp: str | None) -> Callable[[], object]:
+    """What is timed: one forward under inference mode, or (``train``) one forward and backward."""
+    autocast = torch.autocast(x.device.type, dtype=AMP_DTYPES[amp]) if amp else nullcontext()
+
+    def forward() -> object:
+        with torch.inference_mode(), autocast:
+            return model(x)
+
+    def train_step() -> object:
+        with autocast:
+            loss = sum(out.float().square().mean() for out in model(x))
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        return loss
+
+    model.train(train)
+    return train_step if train else forward
+
+
+@dataclass
+class PairResult:
+    """FLOPs, parameters and times (seconds, in timing order) of the plain backbone and its STViT-R version."""
+
+    flops: dict[str, int]
+    params: dict[str, int]
+    times: dict[str, list[float]]
+
+    def ratio(self) -> float:
+        """STViT-R's median time over the plain backbone's."""
+        return statistics.median(self.times["stvit-r"]) / statistics.median(self.times["plain"])
+
+    def paired_ratio(self) -> float:
+        """Median over repeats of STViT-R's time over the plain backbone's timed next to it."""
+        return statistics.median(s / p for s, p in zip(self.times["stvit-r"], self.times["plain"], strict=True))
+
+
+def measure_pair(name: str, size: tuple[int, int], repeats: int, amp: str | None = None, train: bool = False,
+                 batch: int = 1, **overrides: object) -> PairResult:
+    """Build both backbones, count their FLOPs and time them alternately (one warm-up each)."""
+    torch.manual_seed(0)
+    models = dict(zip(("plain", "stvit-r"), build_pair(name, **overrides), strict=True))
+    x = torch.randn(batch, 3, *size)
+    steps = {key: step(m, x, train, amp) for key, m in models.items()}
+    flops = {key: count_flops(fn) for key, fn in steps.items()}  # also the warm-up
+    times: dict[str, list[float]] = {key: [] for key in models}
+    for i in range(repeats):
+        for key in (list(steps) if i % 2 == 0 else list(steps)[::-1]):
+            times[key].append(time_call(steps[key]))
+    return PairResult(flops, {key: count_params(m) for key, m in models.items()}, times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", choices=["swin-s", "swin-b", "vit-s", "vit-b"])
+    parser.add_argument("model", choices=MODELS)
     parser.add_argument("--size", type=int, nargs=2, default=(800, 1216), metavar=("H", "W"))
-    parser.add_argument("--repeats", type=int, default=5, help="timed forwards per model (after one warm-up)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per model (after one warm-up)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (default: float32)")
+    parser.add_argument("--train", action="store_true", help="time a training step (forward + backward)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    torch.manual_seed(0)
-    models = dict(zip(("plain", "stvit-r"), (m.eval() for m in build_pair(args.model)), strict=True))
-    x = torch.randn(1, 3, *args.size)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        flops = {name: count_flops(m, x) for name, m in models.items()}
-        for m in models.values():
-            m(x)  # warm-up
-        for _ in range(args.repeats):
-            for name, m in models.items():
-                times[name].append(time_call(partial(m, x)))
-
-    print(f"{args.model} at {args.size[0]}x{args.size[1]}, batch 1, {torch.get_num_threads()} CPU threads, "
-          f"{args.repeats} repeats")
-    for name, m in models.items():
-        params = count_params(m) / 1e6
-        t = times[name]
-        print(f"  {name:8s} params {params:7.2f} M  FLOPs {flops[name] / 1e9:8.1f} G  latency median "
-              f"{statistics.median(t):6.2f} s  min {min(t):6.2f} s  all {' '.join(f'{v:.2f}' for v in t)}")
-    saving = 1 - flops["stvit-r"] / flops["plain"]
-    speedup = statistics.median(times["plain"]) / statistics.median(times["stvit-r"])
-    print(f"  STViT-R: {100 * saving:.1f}% fewer FLOPs, median latency x{speedup:.2f} "
-          f"({100 * (1 - 1 / speedup):.1f}% less)")
+    load = os.getloadavg()
+    result = measure_pair(args.model, tuple(args.size), args.repeats, args.amp, args.train, args.batch)
+    what = "training step (forward + backward)" if args.train else "forward"
+    print(f"{args.model} at {args.size[0]}x{args.size[1]}, batch {args.batch}, {args.amp or 'float32'}, {what}, "
+          f"{torch.get_num_threads()} CPU threads, {args.repeats} repeats, load average {load[0]:.1f} before / "
+          f"{os.getloadavg()[0]:.1f} after")
+    for key, t in result.times.items():
+        print(f"  {key:8s} params {result.params[key] / 1e6:7.2f} M  FLOPs {result.flops[key] / 1e9:8.1f} G  "
+              f"time median {statistics.median(t):6.2f} s  min {min(t):6.2f} s  all {' '.join(f'{v:.2f}' for v in t)}")
+    saving = 1 - result.flops["stvit-r"] / result.flops["plain"]
+    print(f"  STViT-R / plain: FLOPs {1 - saving:.3f} ({100 * saving:.1f}% fewer), time {result.ratio():.3f} "
+          f"(median of the pairs {result.paired_ratio():.3f})")
 
 
 if __name__ == "__main__":

@@ -282,17 +282,19 @@ class CocoKeypoints(Dataset):
             return None
         ids = upper_ids if (upper_ok and (prefer_upper or not lower_ok)) else lower_ids
         pts = kpts[ids]
-        lo, hi = pts.min(0), pts.max(0)
-        h, w = self.input_size
-        # The joints' mean is the centre (mmpose), the extent the size; the aspect is fixed afterwards.
-        _, scale = box_to_center_scale([0.0, 0.0, *(hi - lo)], aspect_ratio=w / h, padding=aug.half_body_padding)
-        return pts.mean(0).astype(np.float64), scale
+        # The joints' mean is the centre and their extent the size (mmpose); the aspect is fixed by the caller.
+        return pts.mean(0).astype(np.float64), (pts.max(0) - pts.min(0)) * aug.half_body_padding
 
     def _augment(self, inst: dict, width: int) -> tuple[np.ndarray, np.ndarray, float, bool, np.ndarray, np.ndarray]:
-        """Random flip, half-body, shift, scale, rotation -> (center, scale, rotation, flipped, keypoints, visible)."""
+        """Random flip, half-body, shift, scale, rotation -> (center, scale, rotation, flipped, keypoints, visible).
+
+        As mmpose 1.x, the box keeps its own aspect (x padding) through half-body, shift and scale, and is widened
+        or heightened to the crop's aspect at the end, so the shift is a fraction of the box's own size.
+        """
         aug = self.augment
         kpts, visible = inst["keypoints"].astype(np.float64), inst["visible"].copy()
-        center, scale = self._center_scale(inst["bbox"])
+        x, y, bw, bh = inst["bbox"]
+        center, scale = np.array([x + 0.5 * bw, y + 0.5 * bh]), np.array([bw, bh]) * self.padding
         flipped = bool(np.random.rand() < aug.flip_prob)
         if flipped:
             center = np.array([width - 1.0 - center[0], center[1]])
@@ -312,6 +314,8 @@ class CocoKeypoints(Dataset):
         rotation = float(_truncnorm(1)[0] * aug.rotate_factor)
         if np.random.rand() >= aug.rotate_prob:
             rotation = 0.0
+        h, w = self.input_size
+        _, scale = box_to_center_scale([0.0, 0.0, *scale], aspect_ratio=w / h, padding=1.0)
         return center, scale, rotation, flipped, kpts, visible
 
     def __len__(self) -> int:

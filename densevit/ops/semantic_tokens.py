@@ -85,7 +85,10 @@ def pad_grid(x: Tensor, top: int, bottom: int, left: int, right: int, value: Ten
 def gather_regions(x: Tensor, kernel: int, stride: int) -> Tensor:
     """Every ``kernel x kernel`` region at step ``stride`` (already padded): [B, H, W, D] -> [B, nW, k * k, D].
 
-    Regions are numbered row-major, like the windows of ``group_windows``; the copy happens once, here.
+    Regions are numbered row-major, like the windows of ``group_windows``; the copy happens once, here. On a
+    contiguous strip exactly one region wide (W = kernel) each region is a contiguous run of the strip, and the
+    result is a view: gathering a grid strip by strip copies each token kernel / stride times, not (kernel /
+    stride)^2 times.
     """
     b, _, _, d = x.shape
     regions = x.unfold(1, kernel, stride).unfold(2, kernel, stride)  # [B, nh, nw, D, k, k] (a view)

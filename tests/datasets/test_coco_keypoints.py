@@ -163,3 +163,20 @@ def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
     no_width.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"no_width.json: images\[1\] lacks \['width'\]"):
         CocoKeypoints(no_width, tmp_path)
+
+
+def test_augmentation_off_gives_the_evaluation_crop_and_crops_keep_the_input_aspect(tmp_path: Path) -> None:
+    ann_file = write_dots_dataset(tmp_path)
+    still = TopDownAugment(flip_prob=0.0, half_body_prob=0.0, shift_prob=0.0, scale_prob=0.0, rotate_prob=0.0)
+    train = CocoKeypoints(ann_file, tmp_path, input_size=(128, 96), train=True, augment=still)
+    test = CocoKeypoints(ann_file, tmp_path, input_size=(128, 96))
+    a, b = train[0], test[0]
+    np.testing.assert_allclose(a["data_samples"]["center"], b["data_samples"]["center"])
+    np.testing.assert_allclose(a["data_samples"]["scale"], b["data_samples"]["scale"])
+    np.testing.assert_array_equal(a["inputs"].numpy(), b["inputs"].numpy())
+    moving = CocoKeypoints(ann_file, tmp_path, input_size=(128, 96), train=True,
+                           augment=dict(half_body_prob=1.0, half_body_min_total=1, shift_prob=1.0))
+    np.random.seed(0)
+    for _ in range(10):
+        w, h = moving[1]["data_samples"]["scale"]
+        assert w / h == pytest.approx(0.75)
