@@ -20,9 +20,11 @@ from mmengine.evaluator import Evaluator
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner as _MMRunner
 from mmengine.runner import find_latest_checkpoint, set_random_seed
 from mmengine.utils.dl_utils import collect_env
+from torch.utils.data import DataLoader
 
 from densevit.checkpoint import load_state, read_torch_checkpoint
 from densevit.config import build, to_dotted, to_plain
@@ -104,6 +106,23 @@ class Runner(_MMRunner):
         self.logger.info("\n" + "-" * 60 + "\nSystem environment:\n" + "\n".join(lines) + "\n" + "-" * 60 + "\n")
         if self.cfg._cfg_dict:
             self.logger.info(f"Config:\n{self.cfg.pretty_text}")
+
+    def scale_lr(self, optim_wrapper: OptimWrapper, auto_scale_lr: dict | None = None) -> None:
+        """mmengine's linear scaling rule (``auto_scale_lr=dict(enable=True, base_batch_size=N)``) on the effective
+        batch: processes x ``train_dataloader.batch_size`` x ``accumulative_counts``, not the per-step batch only."""
+        if not auto_scale_lr or not auto_scale_lr.get("enable", False):
+            return
+        if "base_batch_size" not in auto_scale_lr:
+            raise ValueError(f"config auto_scale_lr={auto_scale_lr}: needs base_batch_size, the batch the "
+                             "optimizer's lr was set for")
+        loader = self._train_dataloader
+        batch = loader.batch_size if isinstance(loader, DataLoader) else loader["batch_size"]
+        counts = optim_wrapper._accumulative_counts
+        ratio = self.world_size * batch * counts / auto_scale_lr["base_batch_size"]
+        for group in optim_wrapper.optimizer.param_groups:
+            group["lr"] *= ratio
+        self.logger.info(f"auto_scale_lr: effective batch {self.world_size} processes x {batch} images x {counts} "
+                         f"accumulated iterations, lr set for {auto_scale_lr['base_batch_size']}: lr x {ratio:g}")
 
     def load_or_resume(self) -> None:
         """Resume from ``load_from`` or the work dir's latest checkpoint; with none there, say so and start anew."""
@@ -227,6 +246,7 @@ def build_runner(
         },
         randomness=randomness,
         log_processor={"by_epoch": False, "window_size": 20, **to_plain(cfg.get("log_processor", {}))},
+        auto_scale_lr=to_plain(cfg.get("auto_scale_lr")),
         cfg=run_cfg,
         **kwargs,
     )
