@@ -41,7 +41,7 @@ RUN_KEYS = frozenset({
     "model", "data_preprocessor", "train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator",
     "test_evaluator", "optimizer", "clip_grad", "on_nonfinite", "amp_dtype", "param_scheduler", "train_cfg",
     "default_hooks", "custom_hooks", "log_processor", "randomness", "experiment_name", "work_dir",
-    "find_unused_parameters", "auto_scale_lr", "accumulative_counts",
+    "find_unused_parameters", "auto_scale_lr", "accumulative_counts", "on_corrupt_image",
 })
 
 

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 
 from densevit.checkpoint import load_state, read_torch_checkpoint
 from densevit.config import build, to_dotted, to_plain
+from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
@@ -137,10 +138,14 @@ class Runner(_MMRunner):
         super().load_or_resume()
 
 
-def _dataloader(cfg: Any, where: str, model: torch.nn.Module) -> dict:
+def _dataloader(cfg: Any, where: str, model: torch.nn.Module, on_corrupt_image: str = "stop") -> dict:
     loader = dict(to_plain(cfg))
     dataset = loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
     train = where.startswith("train")
+    if on_corrupt_image not in ("stop", "skip"):
+        raise ValueError(f"config on_corrupt_image={on_corrupt_image!r}: expected 'stop' or 'skip'")
+    if train and on_corrupt_image == "skip":
+        loader["dataset"] = SkipCorrupt(dataset)
     source = getattr(dataset, "ann_file", None) or getattr(dataset, "img_dir", None) or type(dataset).__name__
     if train and len(dataset) == 0:  # mmengine's endless sampler would spin forever on it
         raise ValueError(f"{where}.dataset: {source} gives no training sample (every image was filtered out); "
@@ -188,7 +193,8 @@ def build_runner(
     kwargs: dict[str, Any] = {}
     if train:
         kwargs.update(
-            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader", model),
+            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader", model,
+                                         cfg.get("on_corrupt_image", "stop")),
             optim_wrapper=build_optim_wrapper(model, cfg, amp),
             param_scheduler=to_plain(cfg.get("param_scheduler")),
             train_cfg=to_plain(cfg.train_cfg),
