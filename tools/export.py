@@ -146,7 +146,11 @@ def main() -> None:
     free_dims = (0,) * args.dynamic + (2, 3) * args.dynamic_size
     print(f"exporting {type(model).__name__}.forward on {list(inputs.shape)} inputs (dynamic dims: "
           f"{', '.join(('batch', '', 'height', 'width')[d] for d in free_dims) or 'none'}) to {out}")
-    export(model, inputs, args.format, out, free_dims)
+    try:
+        export(model, inputs, args.format, out, free_dims)
+    except Exception as err:  # the exporters' errors are long; the first lines say what failed
+        sys.exit(f"{type(model).__name__} did not export to {args.format}"
+                 f"{' with free input dims' if free_dims else ''}: {type(err).__name__}: {str(err).strip()[:800]}")
     try:
         run = run_exported(args.format, out)
     except Exception as err:  # e.g. an exporter bug that leaves a graph onnxruntime refuses
