@@ -275,3 +275,30 @@ def test_infer_tool_draws_skeletons_from_a_box_file_a_detector_or_the_whole_imag
     with pytest.raises(ValueError, match=r"have no 'person'"):
         run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(out),
                        "--det-config", str(DET_CONFIG), "--det-checkpoint", str(det_ckpt))
+
+
+def test_inputs_paths_pil_bgr_grayscale_rgba_and_batches(tmp_path):
+    from PIL import Image
+
+    from densevit.apis import to_rgb
+
+    rgb = images()[0]
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    for same in (path, str(path), Image.fromarray(rgb), rgb[:, :, ::-1].copy(), np.dstack([rgb, rgb[:, :, :1]])):
+        order = "bgr" if isinstance(same, np.ndarray) and same.shape[2] == 3 else "rgb"
+        np.testing.assert_array_equal(to_rgb(same, order), rgb)
+    gray = rgb[:, :, 0]
+    assert (to_rgb(gray) == gray[:, :, None]).all() and to_rgb(gray[:, :, None]).shape == (*gray.shape, 3)
+    with pytest.raises(TypeError, match="uint8"):
+        to_rgb(rgb.astype(np.float32))
+    with pytest.raises(ValueError, match=r"got shape \[100, 150, 2\]"):
+        to_rgb(rgb[:, :, :2])
+    # one image or a list, any batch size: the same predictions
+    model = init_model(SEG_CONFIG)
+    one = inference(model, rgb)
+    both = inference(model, [Image.fromarray(rgb), images()[1]], batch_size=1)
+    assert len(one) == 1 and len(both) == 2 and [p["img_id"] for p in both] == [0, 1]
+    torch.testing.assert_close(one[0]["sem_seg"], both[0]["sem_seg"])
+    torch.testing.assert_close(inference(model, rgb[:, :, ::-1].copy(), channel_order="bgr")[0]["sem_seg"],
+                               one[0]["sem_seg"])
