@@ -21,15 +21,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mmengine.config import DictAction
 from tqdm import tqdm
-
-from densevit.apis import detect_people, inference, init_model, pose_inference, task_of
-from densevit.config import load_config
-from densevit.datasets.io import read_image
-from densevit.models.pose import TopDownPose
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -118,6 +112,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def png_bytes(picture: np.ndarray) -> bytes:
     """RGB [H, W, 3] or single-channel uint8/uint16 [H, W] -> PNG file contents."""
+    import cv2
+
     if picture.ndim == 3:
         picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", picture)
@@ -128,6 +124,12 @@ def png_bytes(picture: np.ndarray) -> bytes:
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once (torch alone takes seconds to import)
+    from densevit.apis import detect_people, inference, init_model, pose_inference, task_of
+    from densevit.config import load_config
+    from densevit.datasets.io import read_image
+    from densevit.models.pose import TopDownPose
+
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
