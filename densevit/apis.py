@@ -42,7 +42,7 @@ from densevit.vis.depth import depth_to_png16, draw_depth
 from densevit.vis.detection import draw_detections
 from densevit.vis.pose import draw_poses
 from densevit.vis.restoration import draw_comparison
-from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
+from densevit.vis.segmentation import draw_segmentation, label_palette_png
 
 __all__ = [
     "TASKS",
@@ -96,11 +96,13 @@ def detection_records(model: nn.Module, pred: dict, image_id: int, file_name: st
     return [{**r, "file_name": file_name} for r in records]
 
 
-def segmentation_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
-    """``<stem>_overlay.png``: classes tinted over the image with a legend; ``<stem>_labels.png``: class indices."""
+def segmentation_pictures(model: nn.Module, image: np.ndarray, pred: dict,
+                          score_thr: float) -> dict[str, np.ndarray | bytes]:
+    """``<stem>_overlay.png``: classes tinted over the image (a background class left clear) with a legend;
+    ``<stem>_labels.png``: the class indices as pixel values, with a palette that shows them in colour."""
     return {"_overlay": draw_segmentation(image, pred["sem_seg"], model.class_names,
                                           ignore_index=model.model.ignore_index),
-            "_labels": sem_seg_to_png(pred["sem_seg"])}
+            "_labels": label_palette_png(pred["sem_seg"], len(model.class_names))}
 
 
 def segmentation_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
@@ -188,7 +190,7 @@ class Task:
     """
 
     to_input: Callable[[A.Compose | None, np.ndarray], np.ndarray]
-    pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray]]
+    pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray | bytes]]  # arrays, or PNG bytes
     records: Callable[[nn.Module, dict, int, str], list[dict]]
     predict: Callable[[RunnerModel, np.ndarray], dict] | None = None
 

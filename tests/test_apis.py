@@ -16,7 +16,7 @@ from paths import SHARED_DATA
 
 from densevit.apis import inference, init_model, keypoint_info_of, pose_inference, task_of
 from densevit.config import build, load_config, to_plain
-from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset
+from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset, read_label
 from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
 from densevit.engine.data import collate
@@ -157,7 +157,7 @@ def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys
                                                      "b_overlay.png", "predictions.json"]
     expected = inference(init_model(SEG_CONFIG, ckpt), [tmp_path / "images" / "a.png", tmp_path / "images" / "b.jpg"])
     for stem, shape, pred in zip("ab", SHAPES, expected, strict=True):
-        labels = cv2.imread(str(out / f"{stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        labels = read_label(out / f"{stem}_labels.png")  # a palette PNG, read as the datasets read labels
         assert labels.dtype == np.uint8 and labels.shape == shape
         np.testing.assert_array_equal(labels, pred["sem_seg"].numpy())  # class indices, as predicted
         overlay = cv2.imread(str(out / f"{stem}_overlay.png"))

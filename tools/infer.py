@@ -164,7 +164,8 @@ def main() -> None:
         else:
             pred = inference(model, [image])[0]
         for suffix, picture in task.pictures(model, image, pred, args.score_thr).items():
-            write_atomic(out_dir / f"{stems[path]}{suffix}.png", png_bytes(picture))
+            data = picture if isinstance(picture, bytes) else png_bytes(picture)  # bytes: an encoded PNG already
+            write_atomic(out_dir / f"{stems[path]}{suffix}.png", data)
         records += task.records(model, pred, image_id, path.name)
         done += 1
     write_atomic(out_dir / "predictions.json", json.dumps(records).encode())
