@@ -71,7 +71,7 @@ def load_config(path: str | Path, options: Mapping[str, Any] | None = None) -> C
     old_iters = cfg.get("train_cfg", {}).get("max_iters")
     cfg.merge_from_dict(dict(options))
     if "train_cfg.max_iters" in options and old_iters:
-        _scale_schedule(cfg, int(old_iters), int(cfg.train_cfg.max_iters))
+        _scale_schedule(cfg, int(old_iters), int(cfg.train_cfg.max_iters), given=set(options))
     return cfg
 
 
@@ -100,8 +100,9 @@ def _holds(leaf: Any, value: Any) -> bool:
     return type(leaf) is type(value) and leaf == value
 
 
-def _scale_schedule(cfg: Config, old: int, new: int) -> None:
-    """Scale every iteration count sized for ``old`` total iterations to ``new`` (keeping at least 1)."""
+def _scale_schedule(cfg: Config, old: int, new: int, given: set[str]) -> None:
+    """Scale every iteration count sized for ``old`` total iterations to ``new`` (keeping at least 1), except the
+    keys overridden explicitly (``given``)."""
 
     def scaled(n: int) -> int:
         return max(1, min(new, round(n * new / old)))
@@ -112,10 +113,10 @@ def _scale_schedule(cfg: Config, old: int, new: int) -> None:
                 scheduler[bound] = scaled(scheduler[bound]) if scheduler[bound] else 0
         if scheduler.get("milestones"):
             scheduler["milestones"] = [scaled(m) for m in scheduler["milestones"]]
-    if cfg.train_cfg.get("val_interval"):
+    if cfg.train_cfg.get("val_interval") and "train_cfg.val_interval" not in given:
         cfg.train_cfg.val_interval = scaled(cfg.train_cfg.val_interval)
     for hook in ("checkpoint", "logger"):
-        if cfg.get("default_hooks", {}).get(hook, {}).get("interval"):
+        if cfg.get("default_hooks", {}).get(hook, {}).get("interval") and f"default_hooks.{hook}.interval" not in given:
             cfg.default_hooks[hook].interval = min(cfg.default_hooks[hook].interval, new) if hook == "logger" \
                 else scaled(cfg.default_hooks[hook].interval)
     logger.warning("train_cfg.max_iters %d -> %d: param_scheduler bounds, T_max and milestones, val_interval and the "

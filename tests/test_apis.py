@@ -16,7 +16,7 @@ from paths import SHARED_DATA
 
 from densevit.apis import inference, init_model, keypoint_info_of, pose_inference, task_of
 from densevit.config import build, load_config, to_plain
-from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset
+from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset, read_label
 from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
 from densevit.engine.data import collate
@@ -157,7 +157,7 @@ def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys
                                                      "b_overlay.png", "predictions.json"]
     expected = inference(init_model(SEG_CONFIG, ckpt), [tmp_path / "images" / "a.png", tmp_path / "images" / "b.jpg"])
     for stem, shape, pred in zip("ab", SHAPES, expected, strict=True):
-        labels = cv2.imread(str(out / f"{stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        labels = read_label(out / f"{stem}_labels.png")  # a palette PNG, read as the datasets read labels
         assert labels.dtype == np.uint8 and labels.shape == shape
         np.testing.assert_array_equal(labels, pred["sem_seg"].numpy())  # class indices, as predicted
         overlay = cv2.imread(str(out / f"{stem}_overlay.png"))
@@ -275,3 +275,30 @@ def test_infer_tool_draws_skeletons_from_a_box_file_a_detector_or_the_whole_imag
     with pytest.raises(ValueError, match=r"have no 'person'"):
         run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(out),
                        "--det-config", str(DET_CONFIG), "--det-checkpoint", str(det_ckpt))
+
+
+def test_inputs_paths_pil_bgr_grayscale_rgba_and_batches(tmp_path):
+    from PIL import Image
+
+    from densevit.apis import to_rgb
+
+    rgb = images()[0]
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    for same in (path, str(path), Image.fromarray(rgb), rgb[:, :, ::-1].copy(), np.dstack([rgb, rgb[:, :, :1]])):
+        order = "bgr" if isinstance(same, np.ndarray) and same.shape[2] == 3 else "rgb"
+        np.testing.assert_array_equal(to_rgb(same, order), rgb)
+    gray = rgb[:, :, 0]
+    assert (to_rgb(gray) == gray[:, :, None]).all() and to_rgb(gray[:, :, None]).shape == (*gray.shape, 3)
+    with pytest.raises(TypeError, match="uint8"):
+        to_rgb(rgb.astype(np.float32))
+    with pytest.raises(ValueError, match=r"got shape \[100, 150, 2\]"):
+        to_rgb(rgb[:, :, :2])
+    # one image or a list, any batch size: the same predictions
+    model = init_model(SEG_CONFIG)
+    one = inference(model, rgb)
+    both = inference(model, [Image.fromarray(rgb), images()[1]], batch_size=1)
+    assert len(one) == 1 and len(both) == 2 and [p["img_id"] for p in both] == [0, 1]
+    torch.testing.assert_close(one[0]["sem_seg"], both[0]["sem_seg"])
+    torch.testing.assert_close(inference(model, rgb[:, :, ::-1].copy(), channel_order="bgr")[0]["sem_seg"],
+                               one[0]["sem_seg"])
