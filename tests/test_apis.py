@@ -81,6 +81,17 @@ def image_folder(tmp_path: Path) -> Path:
     return folder
 
 
+def infer_image_folder(tmp_path: Path, monkeypatch, capsys, config: Path, dataset_meta: dict,
+                       *options: str) -> tuple[Path, Path, str]:
+    """Save the config's initial model and run tools/infer.py on ``image_folder`` into tmp_path / "out";
+    returns (checkpoint, output folder, what it printed)."""
+    ckpt = save_checkpoint(config, tmp_path / "model.pth", dataset_meta)
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(config), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out), *options)
+    return ckpt, out, printed
+
+
 # --- inference -----------------------------------------------------------------------------------------------
 
 
@@ -148,10 +159,7 @@ def test_models_without_a_task_are_refused():
 
 
 def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth", {"classes": tuple("abcdef")})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(SEG_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out))
+    ckpt, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, SEG_CONFIG, {"classes": tuple("abcdef")})
     assert "skipped 1 unreadable" in printed and "broken.png" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a_labels.png", "a_overlay.png", "b_labels.png",
                                                      "b_overlay.png", "predictions.json"]
@@ -169,10 +177,7 @@ def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys
 
 
 def test_infer_tool_writes_colour_and_16_bit_depth_pngs(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(DEPTH_CONFIG, tmp_path / "depth.pth", {"depth_scale": 1000.0})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(DEPTH_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out))
+    ckpt, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, DEPTH_CONFIG, {"depth_scale": 1000.0})
     assert "skipped 1 unreadable" in printed and "broken.png" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a_depth.png", "a_depth16.png", "b_depth.png",
                                                      "b_depth16.png", "predictions.json"]
@@ -189,10 +194,8 @@ def test_infer_tool_writes_colour_and_16_bit_depth_pngs(tmp_path, monkeypatch, c
 
 
 def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(DET_CONFIG, tmp_path / "det.pth", {"classes": tuple("vwxyz"), "cat_ids": [1, 3, 5, 7, 9]})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(DET_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out), "--score-thr", "0.0")
+    _, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, DET_CONFIG,
+                                         {"classes": tuple("vwxyz"), "cat_ids": [1, 3, 5, 7, 9]}, "--score-thr", "0.0")
     assert "for 2 images" in printed and "broken.png" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "predictions.json"]
     assert cv2.imread(str(out / "a.png")).shape[:2] == SHAPES[0]
@@ -201,10 +204,8 @@ def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
 
 
 def test_infer_tool_restores_on_tiles(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(SR_CONFIG, tmp_path / "sr.pth", {})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(SR_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out), "--tile", "48", "--tile-overlap", "16")
+    ckpt, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, SR_CONFIG, {}, "--tile", "48",
+                                            "--tile-overlap", "16")
     assert "for 2 images" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a_compare.png", "a_restored.png", "b_compare.png",
                                                      "b_restored.png", "predictions.json"]
