@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import albumentations as A
 import numpy as np
@@ -41,7 +42,7 @@ from densevit.vis.depth import depth_to_png16, draw_depth
 from densevit.vis.detection import draw_detections
 from densevit.vis.pose import draw_poses
 from densevit.vis.restoration import draw_comparison
-from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
+from densevit.vis.segmentation import draw_segmentation, label_palette_png
 
 __all__ = [
     "TASKS",
@@ -52,6 +53,7 @@ __all__ = [
     "keypoint_info_of",
     "pose_inference",
     "task_of",
+    "to_rgb",
 ]
 
 DEPTH_PNG_SCALE = 1000.0  # uint16 value per metre in the 16-bit depth PNGs (millimetres, as NYUv2 stores them)
@@ -94,11 +96,13 @@ def detection_records(model: nn.Module, pred: dict, image_id: int, file_name: st
     return [{**r, "file_name": file_name} for r in records]
 
 
-def segmentation_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
-    """``<stem>_overlay.png``: classes tinted over the image with a legend; ``<stem>_labels.png``: class indices."""
+def segmentation_pictures(model: nn.Module, image: np.ndarray, pred: dict,
+                          score_thr: float) -> dict[str, np.ndarray | bytes]:
+    """``<stem>_overlay.png``: classes tinted over the image (a background class left clear) with a legend;
+    ``<stem>_labels.png``: the class indices as pixel values, with a palette that shows them in colour."""
     return {"_overlay": draw_segmentation(image, pred["sem_seg"], model.class_names,
                                           ignore_index=model.model.ignore_index),
-            "_labels": sem_seg_to_png(pred["sem_seg"])}
+            "_labels": label_palette_png(pred["sem_seg"], len(model.class_names))}
 
 
 def segmentation_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
@@ -186,7 +190,7 @@ class Task:
     """
 
     to_input: Callable[[A.Compose | None, np.ndarray], np.ndarray]
-    pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray]]
+    pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray | bytes]]  # arrays, or PNG bytes
     records: Callable[[nn.Module, dict, int, str], list[dict]]
     predict: Callable[[RunnerModel, np.ndarray], dict] | None = None
 
@@ -256,25 +260,68 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     return model.to(device).eval()
 
 
+ImageInput = Union[np.ndarray, str, Path, "PIL.Image.Image"]  # noqa: F821 - PIL is imported only when given
+
+
+def to_rgb(image: ImageInput, channel_order: str = "rgb") -> np.ndarray:
+    """An image path, PIL image or uint8 array -> RGB uint8 [H, W, 3].
+
+    Arrays are taken in ``channel_order`` ("rgb", or "bgr" for ``cv2.imread``'s); grayscale [H, W] / [H, W, 1] is
+    repeated to three channels and an alpha channel dropped.
+    """
+    if channel_order not in ("rgb", "bgr"):
+        raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+    if isinstance(image, str | Path):
+        return read_image(image)
+    if type(image).__module__.startswith("PIL."):
+        return np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected an image path, a PIL image or a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image array (0-255), got {image.dtype}; convert it first, e.g. "
+                        "(x * 255).round().astype(np.uint8) for floats in [0, 1]")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an image array [H, W], [H, W, 3] or [H, W, 4], got shape {list(image.shape)}")
+    image = image[:, :, :3]
+    return np.ascontiguousarray(image[:, :, ::-1] if channel_order == "bgr" else image)
+
+
 @torch.no_grad()
-def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> list[dict]:
-    """Run the model on RGB uint8 arrays or image paths; one prediction dict per image, at the original size.
+def inference(model: RunnerModel, images: ImageInput | Sequence[ImageInput], *, channel_order: str = "rgb",
+              batch_size: int = 8) -> list[dict]:
+    """Run the model on one image or a list (paths, PIL images or uint8 arrays in ``channel_order``), ``batch_size``
+    at a time; one prediction dict per image, at the original size.
 
     Detection: ``boxes``/``labels``/``scores``(/``masks``); segmentation: ``sem_seg`` [H, W] class indices;
     depth: ``depth`` [H, W] metres; restoration: ``restored`` uint8 [3, scale * H, scale * W];
     pose: the whole image as one person (``pose_inference``'s keys).
     """
+    if isinstance(images, str | Path | np.ndarray) or type(images).__module__.startswith("PIL."):
+        images = [images]
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     task = task_of(model)
     paths = [str(img) if isinstance(img, str | Path) else None for img in images]
-    images = [read_image(img) if path is not None else img for img, path in zip(images, paths, strict=True)]
+    images = [to_rgb(img, channel_order) for img in images]
     if task.predict is not None:
         return [task.predict(model, img) for img in images]
+    results: list[dict] = []
+    for start in range(0, len(images), batch_size):
+        results += _predict_batch(model, task, images[start : start + batch_size], paths[start : start + batch_size],
+                                  first_id=start)
+    return results
+
+
+def _predict_batch(model: RunnerModel, task: Task, images: list[np.ndarray], paths: list[str | None],
+                   first_id: int) -> list[dict]:
     items = []
     for img, path in zip(images, paths, strict=True):
         h0, w0 = img.shape[:2]
         img = task.to_input(getattr(model, "test_transforms", None), img)
         h, w = img.shape[:2]
-        sample = {"img_id": len(items), "img_path": path, "ori_shape": (h0, w0), "img_shape": (h, w),
+        sample = {"img_id": first_id + len(items), "img_path": path, "ori_shape": (h0, w0), "img_shape": (h, w),
                   "scale_factor": (w / w0, h / h0)}
         items.append({"inputs": torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
                       "data_samples": sample})
@@ -283,8 +330,8 @@ def inference(model: RunnerModel, images: Sequence[np.ndarray | str | Path]) -> 
 
 
 @torch.no_grad()
-def pose_inference(model: RunnerModel, image: np.ndarray | str | Path, boxes: np.ndarray | None = None,
-                   box_scores: np.ndarray | None = None, batch_size: int = 32) -> dict:
+def pose_inference(model: RunnerModel, image: ImageInput, boxes: np.ndarray | None = None,
+                   box_scores: np.ndarray | None = None, batch_size: int = 32, channel_order: str = "rgb") -> dict:
     """Top-down pose of the people in ``boxes`` [N, 4] (x, y, w, h in image pixels; None: the whole image).
 
     Each box is cropped as the pose dataset crops it for evaluation (the config's test ``input_size`` and
@@ -292,8 +339,7 @@ def pose_inference(model: RunnerModel, image: np.ndarray | str | Path, boxes: np
     pixels, ``keypoint_scores`` [N, K] and ``scores`` [N] (box score x mean confident joint score).
     """
     path = str(image) if isinstance(image, str | Path) else None
-    if path is not None:
-        image = read_image(path)
+    image = to_rgb(image, channel_order)
     h0, w0 = image.shape[:2]
     boxes = np.array([[0.0, 0.0, w0, h0]]) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
     box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, np.float64).reshape(-1)

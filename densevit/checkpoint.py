@@ -62,6 +62,7 @@ __all__ = [
     "load_state_dict_file",
     "load_weights",
     "read_torch_checkpoint",
+    "resolve_weights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -596,6 +597,34 @@ def _resolve(module: nn.Module, converter: str | Converter | Callable | None) ->
                     f"found {converter!r}")
 
 
+TIMM_PREFIX = "timm:"
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """A weights file path, or ``timm:<model name>[.<tag>]``: the file timm downloaded for that model, found in the
+    local Hugging Face cache (nothing is downloaded: densevit runs offline)."""
+    if not str(path).startswith(TIMM_PREFIX):
+        return Path(path)
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    name = str(path)[len(TIMM_PREFIX):]
+    try:
+        hub_id = timm.models.get_pretrained_cfg(name).hf_hub_id
+    except (RuntimeError, AttributeError, ValueError) as err:
+        raise ValueError(f"{path}: timm knows no pretrained model {name!r} ({err})") from err
+    if not hub_id:
+        raise ValueError(f"{path}: timm's {name!r} has no Hugging Face weights to look up")
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        cached = try_to_load_from_cache(hub_id.split("@")[0], filename)
+        if isinstance(cached, str):
+            return Path(cached)
+    raise FileNotFoundError(
+        f"{path}: the weights of {name!r} ({hub_id}) are not in the local Hugging Face cache; fetch them once where "
+        f"there is internet: python -c \"import timm; timm.create_model('{name}', pretrained=True)\" (or set "
+        "HF_HUB_CACHE to a copied cache), or give the file's path")
+
+
 def load_weights(
     module: nn.Module,
     path: str | Path,
@@ -604,7 +633,8 @@ def load_weights(
     strict: bool = True,
     expected_missing: Sequence[str] = (),
 ) -> LoadReport:
-    """Load a checkpoint file into a built ``module`` through ``converter``; returns and logs a ``LoadReport``.
+    """Load a checkpoint file (or ``timm:<name>``, see ``resolve_weights``) into a built ``module`` through
+    ``converter``; returns and logs a ``LoadReport``.
 
     ``converter`` is a ``CONVERTERS`` name, a ``Converter``, or a function from the file's tensors to the
     module's names; ``None`` takes the module's ``default_converter`` (``"densevit"``, no renaming, if it has
@@ -613,6 +643,7 @@ def load_weights(
     with ``strict`` so are missing and unexpected keys (``strict=False`` logs them as warnings and loads the rest,
     for fine-tuning from another model). Keys new in the dense model are logged as info.
     """
+    path = resolve_weights(path)
     return load_state(module, load_state_dict_file(path), str(path), converter, strict=strict,
                       expected_missing=expected_missing)
 

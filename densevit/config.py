@@ -41,7 +41,7 @@ RUN_KEYS = frozenset({
     "model", "data_preprocessor", "train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator",
     "test_evaluator", "optimizer", "clip_grad", "on_nonfinite", "amp_dtype", "param_scheduler", "train_cfg",
     "default_hooks", "custom_hooks", "log_processor", "randomness", "experiment_name", "work_dir",
-    "find_unused_parameters", "auto_scale_lr", "accumulative_counts",
+    "find_unused_parameters", "auto_scale_lr", "accumulative_counts", "on_corrupt_image",
 })
 
 
@@ -71,7 +71,7 @@ def load_config(path: str | Path, options: Mapping[str, Any] | None = None) -> C
     old_iters = cfg.get("train_cfg", {}).get("max_iters")
     cfg.merge_from_dict(dict(options))
     if "train_cfg.max_iters" in options and old_iters:
-        _scale_schedule(cfg, int(old_iters), int(cfg.train_cfg.max_iters))
+        _scale_schedule(cfg, int(old_iters), int(cfg.train_cfg.max_iters), given=set(options))
     return cfg
 
 
@@ -100,24 +100,27 @@ def _holds(leaf: Any, value: Any) -> bool:
     return type(leaf) is type(value) and leaf == value
 
 
-def _scale_schedule(cfg: Config, old: int, new: int) -> None:
-    """Scale every iteration count sized for ``old`` total iterations to ``new`` (keeping at least 1)."""
+def _scale_schedule(cfg: Config, old: int, new: int, given: set[str]) -> None:
+    """Scale every iteration count sized for ``old`` total iterations to ``new`` (keeping at least 1), except the
+    keys overridden explicitly (``given``)."""
 
     def scaled(n: int) -> int:
         return max(1, min(new, round(n * new / old)))
 
     for scheduler in cfg.get("param_scheduler") or []:
-        for bound in ("begin", "end"):
+        for bound in ("begin", "end", "T_max"):
             if isinstance(scheduler.get(bound), int):
                 scheduler[bound] = scaled(scheduler[bound]) if scheduler[bound] else 0
-    if cfg.train_cfg.get("val_interval"):
+        if scheduler.get("milestones"):
+            scheduler["milestones"] = [scaled(m) for m in scheduler["milestones"]]
+    if cfg.train_cfg.get("val_interval") and "train_cfg.val_interval" not in given:
         cfg.train_cfg.val_interval = scaled(cfg.train_cfg.val_interval)
     for hook in ("checkpoint", "logger"):
-        if cfg.get("default_hooks", {}).get(hook, {}).get("interval"):
+        if cfg.get("default_hooks", {}).get(hook, {}).get("interval") and f"default_hooks.{hook}.interval" not in given:
             cfg.default_hooks[hook].interval = min(cfg.default_hooks[hook].interval, new) if hook == "logger" \
                 else scaled(cfg.default_hooks[hook].interval)
-    logger.warning("train_cfg.max_iters %d -> %d: param_scheduler bounds, val_interval and the checkpoint interval "
-                   "were scaled by %.4g with it", old, new, new / old)
+    logger.warning("train_cfg.max_iters %d -> %d: param_scheduler bounds, T_max and milestones, val_interval and the "
+                   "checkpoint interval were scaled by %.4g with it", old, new, new / old)
 
 
 def known_components() -> dict[str, Callable]:

@@ -16,7 +16,7 @@ from paths import SHARED_DATA
 
 from densevit.apis import inference, init_model, keypoint_info_of, pose_inference, task_of
 from densevit.config import build, load_config, to_plain
-from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset
+from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES, SegFolderDataset, read_label
 from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
 from densevit.engine.data import collate
@@ -79,6 +79,17 @@ def image_folder(tmp_path: Path) -> Path:
     cv2.imwrite(str(folder / "b.jpg"), cv2.cvtColor(second, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     return folder
+
+
+def infer_image_folder(tmp_path: Path, monkeypatch, capsys, config: Path, dataset_meta: dict,
+                       *options: str) -> tuple[Path, Path, str]:
+    """Save the config's initial model and run tools/infer.py on ``image_folder`` into tmp_path / "out";
+    returns (checkpoint, output folder, what it printed)."""
+    ckpt = save_checkpoint(config, tmp_path / "model.pth", dataset_meta)
+    out = tmp_path / "out"
+    printed = run_infer_tool(monkeypatch, capsys, str(config), str(ckpt), str(image_folder(tmp_path)),
+                             "--out-dir", str(out), *options)
+    return ckpt, out, printed
 
 
 # --- inference -----------------------------------------------------------------------------------------------
@@ -148,16 +159,13 @@ def test_models_without_a_task_are_refused():
 
 
 def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth", {"classes": tuple("abcdef")})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(SEG_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out))
+    ckpt, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, SEG_CONFIG, {"classes": tuple("abcdef")})
     assert "skipped 1 unreadable" in printed and "broken.png" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a_labels.png", "a_overlay.png", "b_labels.png",
                                                      "b_overlay.png", "predictions.json"]
     expected = inference(init_model(SEG_CONFIG, ckpt), [tmp_path / "images" / "a.png", tmp_path / "images" / "b.jpg"])
     for stem, shape, pred in zip("ab", SHAPES, expected, strict=True):
-        labels = cv2.imread(str(out / f"{stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        labels = read_label(out / f"{stem}_labels.png")  # a palette PNG, read as the datasets read labels
         assert labels.dtype == np.uint8 and labels.shape == shape
         np.testing.assert_array_equal(labels, pred["sem_seg"].numpy())  # class indices, as predicted
         overlay = cv2.imread(str(out / f"{stem}_overlay.png"))
@@ -169,10 +177,7 @@ def test_infer_tool_writes_overlays_and_label_pngs(tmp_path, monkeypatch, capsys
 
 
 def test_infer_tool_writes_colour_and_16_bit_depth_pngs(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(DEPTH_CONFIG, tmp_path / "depth.pth", {"depth_scale": 1000.0})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(DEPTH_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out))
+    ckpt, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, DEPTH_CONFIG, {"depth_scale": 1000.0})
     assert "skipped 1 unreadable" in printed and "broken.png" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a_depth.png", "a_depth16.png", "b_depth.png",
                                                      "b_depth16.png", "predictions.json"]
@@ -189,10 +194,8 @@ def test_infer_tool_writes_colour_and_16_bit_depth_pngs(tmp_path, monkeypatch, c
 
 
 def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(DET_CONFIG, tmp_path / "det.pth", {"classes": tuple("vwxyz"), "cat_ids": [1, 3, 5, 7, 9]})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(DET_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out), "--score-thr", "0.0")
+    _, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, DET_CONFIG,
+                                         {"classes": tuple("vwxyz"), "cat_ids": [1, 3, 5, 7, 9]}, "--score-thr", "0.0")
     assert "for 2 images" in printed and "broken.png" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "predictions.json"]
     assert cv2.imread(str(out / "a.png")).shape[:2] == SHAPES[0]
@@ -201,10 +204,8 @@ def test_infer_tool_still_writes_detections(tmp_path, monkeypatch, capsys):
 
 
 def test_infer_tool_restores_on_tiles(tmp_path, monkeypatch, capsys):
-    ckpt = save_checkpoint(SR_CONFIG, tmp_path / "sr.pth", {})
-    out = tmp_path / "out"
-    printed = run_infer_tool(monkeypatch, capsys, str(SR_CONFIG), str(ckpt), str(image_folder(tmp_path)),
-                             "--out-dir", str(out), "--tile", "48", "--tile-overlap", "16")
+    ckpt, out, printed = infer_image_folder(tmp_path, monkeypatch, capsys, SR_CONFIG, {}, "--tile", "48",
+                                            "--tile-overlap", "16")
     assert "for 2 images" in printed
     assert sorted(p.name for p in out.iterdir()) == ["a_compare.png", "a_restored.png", "b_compare.png",
                                                      "b_restored.png", "predictions.json"]
@@ -275,3 +276,30 @@ def test_infer_tool_draws_skeletons_from_a_box_file_a_detector_or_the_whole_imag
     with pytest.raises(ValueError, match=r"have no 'person'"):
         run_infer_tool(monkeypatch, capsys, str(POSE_CONFIG), str(ckpt), str(folder), "--out-dir", str(out),
                        "--det-config", str(DET_CONFIG), "--det-checkpoint", str(det_ckpt))
+
+
+def test_inputs_paths_pil_bgr_grayscale_rgba_and_batches(tmp_path):
+    from PIL import Image
+
+    from densevit.apis import to_rgb
+
+    rgb = images()[0]
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    for same in (path, str(path), Image.fromarray(rgb), rgb[:, :, ::-1].copy(), np.dstack([rgb, rgb[:, :, :1]])):
+        order = "bgr" if isinstance(same, np.ndarray) and same.shape[2] == 3 else "rgb"
+        np.testing.assert_array_equal(to_rgb(same, order), rgb)
+    gray = rgb[:, :, 0]
+    assert (to_rgb(gray) == gray[:, :, None]).all() and to_rgb(gray[:, :, None]).shape == (*gray.shape, 3)
+    with pytest.raises(TypeError, match="uint8"):
+        to_rgb(rgb.astype(np.float32))
+    with pytest.raises(ValueError, match=r"got shape \[100, 150, 2\]"):
+        to_rgb(rgb[:, :, :2])
+    # one image or a list, any batch size: the same predictions
+    model = init_model(SEG_CONFIG)
+    one = inference(model, rgb)
+    both = inference(model, [Image.fromarray(rgb), images()[1]], batch_size=1)
+    assert len(one) == 1 and len(both) == 2 and [p["img_id"] for p in both] == [0, 1]
+    torch.testing.assert_close(one[0]["sem_seg"], both[0]["sem_seg"])
+    torch.testing.assert_close(inference(model, rgb[:, :, ::-1].copy(), channel_order="bgr")[0]["sem_seg"],
+                               one[0]["sem_seg"])

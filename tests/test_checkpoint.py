@@ -363,3 +363,31 @@ def test_convert_cli_writes_atomically(tmp_path, monkeypatch):
     fresh = SimpleFeaturePyramid(tiny_vit(), 32)
     fresh.load_state_dict({k: v for k, v in saved.items() if not k.startswith("roi_heads.")})
     torch.testing.assert_close(fresh.backbone.pos_embed, sfp.backbone.pos_embed + 1.0)
+
+
+def test_pretrained_may_name_a_timm_model_found_in_the_local_cache(tmp_path, monkeypatch):
+    """``timm:<name>`` loads the file timm downloaded, from the Hugging Face cache, without the network."""
+    import huggingface_hub.constants
+    from safetensors.torch import save_file
+
+    from densevit.backbones.timm_backbone import TimmBackbone
+    from densevit.checkpoint import resolve_weights
+
+    snapshot = tmp_path / "models--timm--resnet18.a1_in1k" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    (tmp_path / "models--timm--resnet18.a1_in1k" / "refs").mkdir()
+    (tmp_path / "models--timm--resnet18.a1_in1k" / "refs" / "main").write_text("0123abc")
+    import timm
+
+    source = timm.create_model("resnet18", pretrained=False)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(snapshot / "model.safetensors"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert resolve_weights("timm:resnet18.a1_in1k") == snapshot / "model.safetensors"
+    backbone = TimmBackbone("resnet18", out_indices=(1, 2, 3, 4))
+    load_weights(backbone, "timm:resnet18.a1_in1k")
+    torch.testing.assert_close(backbone.state_dict()["body.conv1.weight"], source.conv1.weight)
+    with pytest.raises(FileNotFoundError, match=r"resnet50.a1_in1k.*not in the local Hugging Face cache.*"
+                                                r"timm.create_model\('resnet50.a1_in1k', pretrained=True\)"):
+        resolve_weights("timm:resnet50.a1_in1k")
+    with pytest.raises(ValueError, match="timm knows no pretrained model 'no_such_net'"):
+        resolve_weights("timm:no_such_net")

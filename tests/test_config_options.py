@@ -35,6 +35,11 @@ def test_max_iters_override_scales_the_whole_schedule():
     warmup, poly = cfg.param_scheduler
     assert (warmup.begin, warmup.end, poly.begin, poly.end) == (0, 1, 1, 32)  # 100 of 3,200 -> 1 of 32
     assert cfg.default_hooks.checkpoint.interval == 16 and cfg.default_hooks.logger.interval == 25
+    vitdet = load_config(ROOT / "configs" / "vitdet" / "mask_rcnn_vit_b_100ep.py", {"train_cfg.max_iters": 1844})
+    assert [s.get("milestones") for s in vitdet.param_scheduler] == [None, [1639, 1776]]  # 163,889 / 177,546 of 184,375
+    # keys given beside it keep their given values
+    given = load_config(SEG, {"train_cfg.max_iters": 32, "train_cfg.val_interval": 8})
+    assert given.train_cfg.val_interval == 8
     # the keys densevit reads are overridden as given
     assert load_config(SEG, {"train_dataloader.batch_size": 3}).train_dataloader.batch_size == 3
 

@@ -97,8 +97,8 @@ def export(model: nn.Module, inputs: Tensor, fmt: str, out: Path, free_dims: tup
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer chatter
         if fmt == "onnx":
-            outputs = as_list(model(inputs))
-            names = ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
+            count = len(as_list(model(inputs)))
+            names = ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
             torch.onnx.export(model, (inputs,), str(out), dynamo=True, opset_version=18, input_names=["inputs"],
                               output_names=names, dynamic_shapes=dims, external_data=external, verbose=False)
         else:
@@ -118,10 +118,8 @@ def run_exported(fmt: str, out: Path):
     return lambda x: [t.detach().numpy() for t in as_list(program(x))]
 
 
-def compare(model: nn.Module, run, inputs: Tensor) -> tuple[float, float]:
+def compare(expected: list[np.ndarray], got: list[np.ndarray]) -> tuple[float, float]:
     """(max absolute, max relative) difference over the outputs; relative to each output's largest magnitude."""
-    expected = [t.detach().numpy() for t in as_list(model(inputs))]
-    got = run(inputs)
     if len(got) != len(expected):
         raise SystemExit(f"the exported file returns {len(got)} outputs, the model {len(expected)}")
     worst_abs, worst_rel = 0.0, 0.0
@@ -146,20 +144,26 @@ def main() -> None:
     free_dims = (0,) * args.dynamic + (2, 3) * args.dynamic_size
     print(f"exporting {type(model).__name__}.forward on {list(inputs.shape)} inputs (dynamic dims: "
           f"{', '.join(('batch', '', 'height', 'width')[d] for d in free_dims) or 'none'}) to {out}")
-    export(model, inputs, args.format, out, free_dims)
-    try:
-        run = run_exported(args.format, out)
-    except Exception as err:  # e.g. an exporter bug that leaves a graph onnxruntime refuses
-        sys.exit(f"{out} was written but cannot be loaded to check it: {type(err).__name__}: {str(err)[:500]}")
     checks = [inputs]
     if free_dims:  # the same image in a batch of 3, padded 32 / 64 px larger when the size is free too
         h, w = inputs.shape[-2:]
         other = pad_to_size(inputs, (h + 32, w + 64)) if args.dynamic_size else inputs
         checks.append(other.expand(3 if args.dynamic else 1, -1, -1, -1).contiguous())
+    # PyTorch's outputs first: tracing can leave traced tensors in a model's caches (an lru_cache of masks)
+    expected = [[t.detach().numpy() for t in as_list(model(x))] for x in checks]
+    try:
+        export(model, inputs, args.format, out, free_dims)
+    except Exception as err:  # the exporters' errors are long; the first lines say what failed
+        sys.exit(f"{type(model).__name__} did not export to {args.format}"
+                 f"{' with free input dims' if free_dims else ''}: {type(err).__name__}: {str(err).strip()[:800]}")
+    try:
+        run = run_exported(args.format, out)
+    except Exception as err:  # e.g. an exporter bug that leaves a graph onnxruntime refuses
+        sys.exit(f"{out} was written but cannot be loaded to check it: {type(err).__name__}: {str(err)[:500]}")
     failed = False
-    for x in checks:
+    for x, reference in zip(checks, expected, strict=True):
         try:
-            abs_diff, rel_diff = compare(model, run, x)
+            abs_diff, rel_diff = compare(reference, run(x))
         except Exception as err:  # a graph that baked in the export size fails at another one
             print(f"input {list(x.shape)}: the exported file fails: {type(err).__name__}: {str(err)[:300]}")
             failed = True

@@ -18,17 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mmengine.config import DictAction
 from tqdm import tqdm
-
-from densevit.apis import detect_people, inference, init_model, pose_inference, task_of
-from densevit.config import load_config
-from densevit.datasets.io import read_image
-from densevit.models.pose import TopDownPose
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -101,6 +96,13 @@ def list_images(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """The name each image's pictures start with: its stem, or stem_suffix when another image shares the stem
+    (x.jpg and x.png would otherwise overwrite each other's pictures)."""
+    counts = Counter(p.stem for p in paths)
+    return {p: p.stem if counts[p.stem] == 1 else f"{p.stem}_{p.suffix[1:].lower()}" for p in paths}
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file, so an interrupted run never leaves a truncated file under ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -110,6 +112,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def png_bytes(picture: np.ndarray) -> bytes:
     """RGB [H, W, 3] or single-channel uint8/uint16 [H, W] -> PNG file contents."""
+    import cv2
+
     if picture.ndim == 3:
         picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", picture)
@@ -120,6 +124,12 @@ def png_bytes(picture: np.ndarray) -> bytes:
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once (torch alone takes seconds to import)
+    from densevit.apis import detect_people, inference, init_model, pose_inference, task_of
+    from densevit.config import load_config
+    from densevit.datasets.io import read_image
+    from densevit.models.pose import TopDownPose
+
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
@@ -137,6 +147,7 @@ def main() -> None:
     detector = init_model(args.det_config, args.det_checkpoint, args.device) if args.det_config else None
     boxes = load_box_file(Path(args.bbox_file), args.det_score_thr) if args.bbox_file else None
     paths = list_images(Path(args.input))
+    stems = output_stems(paths)
     records, skipped, done = [], [], 0
     for image_id, path in zip(image_ids(paths, args.ann_file, args.bbox_file), tqdm(paths, desc="inference",
                                                                                      unit="img"), strict=True):
@@ -153,11 +164,15 @@ def main() -> None:
         else:
             pred = inference(model, [image])[0]
         for suffix, picture in task.pictures(model, image, pred, args.score_thr).items():
-            write_atomic(out_dir / f"{path.stem}{suffix}.png", png_bytes(picture))
+            data = picture if isinstance(picture, bytes) else png_bytes(picture)  # bytes: an encoded PNG already
+            write_atomic(out_dir / f"{stems[path]}{suffix}.png", data)
         records += task.records(model, pred, image_id, path.name)
         done += 1
     write_atomic(out_dir / "predictions.json", json.dumps(records).encode())
-    print(f"{len(records)} predictions for {done} images written to {out_dir}"
+    scored = [r["score"] for r in records if "score" in r]
+    drawn = f"; {sum(s >= args.score_thr for s in scored)} of them score {args.score_thr} or more and are drawn " \
+            "(--score-thr)" if scored else ""
+    print(f"{len(records)} predictions for {done} images written to {out_dir / 'predictions.json'}{drawn}"
           + (f"; skipped {len(skipped)} unreadable: {', '.join(skipped)}" if skipped else ""))
 
 

@@ -9,9 +9,6 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from densevit.config import load_config
-from densevit.engine.runner import build_runner
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -26,6 +23,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once (torch alone takes seconds to import)
+    from densevit.config import load_config
+    from densevit.engine.runner import build_runner
+
     if not Path(args.checkpoint).is_file():
         raise SystemExit(f"checkpoint {args.checkpoint} does not exist")
     cfg = load_config(args.config, args.cfg_options)

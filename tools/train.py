@@ -7,10 +7,6 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from densevit.config import load_config
-from densevit.engine.runner import build_runner
-from densevit.vis.curves import plot_loss_curves
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -33,6 +29,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once (torch alone takes seconds to import)
+    from densevit.config import load_config
+    from densevit.engine.runner import build_runner
+    from densevit.vis.curves import plot_loss_curves
+
     cfg = load_config(args.config, args.cfg_options)
     work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     if args.load_partial and not args.load_from:

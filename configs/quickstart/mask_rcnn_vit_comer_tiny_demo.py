@@ -8,7 +8,6 @@ Generate the data first: python -m densevit.datasets.demo data/demo
 """
 
 from mmengine.config import read_base
-from mmengine.optim import CosineAnnealingLR, LinearLR
 
 from densevit.adapters.fpn import FPN
 from densevit.adapters.vit_comer import ViTCoMer
@@ -35,8 +34,6 @@ model.anchor_sizes = (16, 32, 64, 128, 256)
 model.roi_levels = 4
 
 max_iters = 240
-param_scheduler = [
-    dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type=CosineAnnealingLR, by_epoch=False, begin=50, end=max_iters, T_max=max_iters - 50, eta_min=4e-6),
-]
-train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
+param_scheduler[0].update(end=50)  # warm-up: 50 iterations instead of 100
+param_scheduler[1].update(begin=50, end=max_iters, T_max=max_iters - 50)
+train_cfg.update(max_iters=max_iters, val_interval=max_iters)

@@ -9,8 +9,7 @@ denoising convention). Not calibrated yet: iterations and widths are a first gue
 for the classical filters' figures on the same pairs.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
-from mmengine.hooks import CheckpointHook, LoggerHook
+from mmengine.config import read_base
 from mmengine.optim import CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
 
@@ -20,7 +19,10 @@ from densevit.engine.data import DataPreprocessor
 from densevit.evaluation.restoration import RestorationEvaluator
 from densevit.models.restoration import ImageRestorer, l1_loss
 
-data_root = "data/demo"
+with read_base():
+    from .._base_.datasets.demo_loaders import *
+    from .._base_.default_runtime import *
+
 crop_size = 64  # a training step costs about 0.5 s of CPU time at batch 8 (1.4 s at 96)
 
 data_preprocessor = dict(type=DataPreprocessor, size_divisor=1)  # the model pads (reflection) itself
@@ -44,22 +46,11 @@ model = dict(
     loss_fn=l1_loss,
 )
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
-    dataset=dict(type=PairedImageDataset, gt_dir=f"{data_root}/restoration/train/gt",
-                 lq_dir=f"{data_root}/restoration/train/lq", crop_size=crop_size, flip=True, rot90=True,
-                 name="demo"),
-)
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(type=PairedImageDataset, gt_dir=f"{data_root}/restoration/val/gt",
-                 lq_dir=f"{data_root}/restoration/val/lq", name="demo"),
-)
+train_dataloader.dataset = dict(type=PairedImageDataset, gt_dir=f"{data_root}/restoration/train/gt",
+                                lq_dir=f"{data_root}/restoration/train/lq", crop_size=crop_size, flip=True,
+                                rot90=True, name="demo")
+val_dataloader.dataset = dict(type=PairedImageDataset, gt_dir=f"{data_root}/restoration/val/gt",
+                              lq_dir=f"{data_root}/restoration/val/lq", name="demo")
 val_evaluator = dict(type=RestorationEvaluator, crop_border=0, test_y_channel=False)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
@@ -72,9 +63,5 @@ param_scheduler = [
     dict(type=CosineAnnealingLR, by_epoch=False, begin=50, end=max_iters, T_max=max_iters - 50, eta_min=1e-5),
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2, save_best="psnr",
-                    rule="greater"),
-    logger=dict(type=LoggerHook, interval=25),
-)
-randomness = dict(seed=0)
+default_hooks.checkpoint.update(interval=500, max_keep_ckpts=2, save_best="psnr", rule="greater")
+default_hooks.logger.update(interval=25)

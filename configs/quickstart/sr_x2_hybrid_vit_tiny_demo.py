@@ -1,5 +1,7 @@
 """Quickstart: x2 super-resolution of the demo scenes (LR = MATLAB bicubic of the clean render) with a tiny hybrid
-ViT + the restoration decoder (pixel-shuffle x2 output, no image-space skip, as SwinIR), on a CPU.
+ViT + the restoration decoder (pixel-shuffle x2 output), on a CPU. Unlike SwinIR (500k iterations) the output adds
+the bicubic-upsampled input (VDSR's global residual): trained from scratch for minutes, a model without it starts
+from a blank image (7 dB after 20 iterations) instead of from bicubic quality.
 
 Generate the data first: python -m densevit.datasets.demo data/demo --tasks restoration super_resolution
 Trained on 64x64 LR crops (128x128 ground truth), scored on the 200 validation pairs as the SR papers score:
@@ -15,7 +17,7 @@ with read_base():
 scale = 2
 lr_crop = 64
 
-model.update(scale=scale)
+model.update(scale=scale, image_residual=True)
 model.backbone.update(img_size=lr_crop)
 train_dataloader.dataset.update(lq_dir=f"{data_root}/restoration/train/lq_x2", lq_name="{}x2", scale=scale,
                                 crop_size=lr_crop * scale, name="demo_x2")

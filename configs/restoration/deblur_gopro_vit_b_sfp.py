@@ -17,21 +17,11 @@ data_root = "data/GoPro"
 crop_size = 256
 
 model.backbone.backbone.update(img_size=crop_size)
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
-    dataset=dict(type=PairedImageDataset, gt_dir=f"{data_root}/train/*/sharp", lq_dir=f"{data_root}/train/*/blur",
-                 crop_size=crop_size, flip=True, rot90=True, name="GoPro_train"),
-)
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(type=PairedImageDataset, gt_dir=f"{data_root}/test/*/sharp", lq_dir=f"{data_root}/test/*/blur",
-                 name="GoPro"),
-)
-test_evaluator = dict(type=RestorationEvaluator, crop_border=0, test_y_channel=False, ssim_3d=True)
+train_dataloader.dataset = dict(type=PairedImageDataset, gt_dir=f"{data_root}/train/*/sharp",
+                                lq_dir=f"{data_root}/train/*/blur", crop_size=crop_size, flip=True, rot90=True,
+                                name="GoPro_train")
+test_dataloader.dataset = dict(type=PairedImageDataset, gt_dir=f"{data_root}/test/*/sharp",
+                               lq_dir=f"{data_root}/test/*/blur", name="GoPro")
+test_evaluator.update(ssim_3d=True)
 val_dataloader = test_dataloader
 val_evaluator = test_evaluator

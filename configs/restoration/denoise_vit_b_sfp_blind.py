@@ -10,18 +10,21 @@ of Restormer's progressive 128-384 (a ViT-B on 8x8 tokens at the start). This fi
 schedule the other denoising configs import. Restormer's published figures: configs/restoration/README.md.
 """
 
+from mmengine.config import read_base
 from mmengine.dataset import DefaultSampler, InfiniteSampler
-from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.optim import CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
 from torch.utils.data import ConcatDataset
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.backbones.vit import ViT
+from densevit.backbones.vit import VITDET_SIZES, ViT
 from densevit.datasets.restoration import GaussianNoise, PairedImageDataset
 from densevit.engine.data import DataPreprocessor
 from densevit.evaluation.restoration import RestorationEvaluator
 from densevit.models.restoration import ImageRestorer, l1_loss
+
+with read_base():
+    from .._base_.default_runtime import *
 
 data_root = "data/denoise"
 crop_size = 128
@@ -36,19 +39,9 @@ model = dict(
     type=ImageRestorer,
     backbone=dict(
         type=SimpleFeaturePyramid,
-        backbone=dict(
-            type=ViT,
-            img_size=crop_size,  # sizes the global blocks' relative-position tables
-            pretrain_img_size=224,
-            embed_dim=768,
-            depth=12,
-            num_heads=12,
-            drop_path_rate=0.1,
-            window_size=14,
-            window_block_indexes=[0, 1, 3, 4, 6, 7, 9, 10],  # global attention in blocks 2, 5, 8, 11
-            use_rel_pos=True,
-            pretrained="checkpoints/mae_pretrain_vit_base.pth",
-        ),
+        # ViTDet-B (global attention in blocks 2, 5, 8, 11), its relative-position tables sized for the crop
+        backbone=dict(VITDET_SIZES.build()["base"], type=ViT, img_size=crop_size,
+                      pretrained="checkpoints/mae_pretrain_vit_base.pth"),
         out_channels=256,
         scale_factors=(4.0, 2.0, 1.0),  # the decoder takes strides 4, 8 and 16
         top_block=False,
@@ -100,9 +93,5 @@ param_scheduler = [
          eta_min=1e-6),
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=4000)
-default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=4000, max_keep_ckpts=3, save_best="psnr",
-                    rule="greater"),
-    logger=dict(type=LoggerHook, interval=100),
-)
-randomness = dict(seed=0)
+default_hooks.checkpoint.update(interval=4000, save_best="psnr", rule="greater")
+default_hooks.logger.update(interval=100)

@@ -23,26 +23,15 @@ test_sets = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 
 model.update(scale=scale, loss_fn=l1_loss)
 model.backbone.backbone.update(img_size=lr_crop)
-train_dataloader = dict(
-    batch_size=4,  # per GPU; 8 GPUs give SwinIR's 32
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
-    dataset=dict(type=PairedImageDataset, gt_dir=f"{data_root}/DF2K/HR", lq_dir=f"{data_root}/DF2K/LR_bicubic/X{scale}",
-                 lq_name=f"{{}}x{scale}", scale=scale, crop_size=lr_crop * scale, flip=True, rot90=True,
-                 name="DF2K"),
-)
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(
-        type=ConcatDataset,
-        datasets=[dict(type=PairedImageDataset, gt_dir=f"{data_root}/{name}/HR",
-                       lq_dir=f"{data_root}/{name}/LR_bicubic/X{scale}", lq_name=f"{{}}x{scale}", scale=scale,
-                       name=name) for name in test_sets],
-    ),
-)
+train_dataloader.update(batch_size=4)  # per GPU; 8 GPUs give SwinIR's 32
+# assigned, not updated: update() would merge the denoising ConcatDataset's keys into this one
+train_dataloader.dataset = dict(type=PairedImageDataset, gt_dir=f"{data_root}/DF2K/HR",
+                                lq_dir=f"{data_root}/DF2K/LR_bicubic/X{scale}", lq_name=f"{{}}x{scale}", scale=scale,
+                                crop_size=lr_crop * scale, flip=True, rot90=True, name="DF2K")
+test_dataloader.dataset.datasets = [
+    dict(type=PairedImageDataset, gt_dir=f"{data_root}/{name}/HR", lq_dir=f"{data_root}/{name}/LR_bicubic/X{scale}",
+         lq_name=f"{{}}x{scale}", scale=scale, name=name) for name in test_sets
+]
 test_evaluator = dict(type=RestorationEvaluator, crop_border=scale, test_y_channel=True)
 val_dataloader = dict(test_dataloader, dataset=test_dataloader["dataset"]["datasets"][0])  # Set5
 val_evaluator = test_evaluator
@@ -56,8 +45,4 @@ param_scheduler = [
          gamma=0.5),
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=5000)
-default_hooks = dict(
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=5000, max_keep_ckpts=3, save_best="psnr",
-                    rule="greater"),
-    logger=dict(type=LoggerHook, interval=100),
-)
+default_hooks.checkpoint.update(interval=5000)

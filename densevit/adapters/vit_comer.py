@@ -133,12 +133,13 @@ class DWConv(nn.Module):
 
 
 class ConvFFN(nn.Module):
-    """fc1 -> depthwise 3x3 per level -> GELU -> fc2 (no dropout: the reference's rate is always 0)."""
+    """fc1 -> depthwise conv per level (``dwconv``: 3x3, or MRFP's 3x3 + 5x5) -> GELU -> fc2 (no dropout: the
+    reference's rate is always 0)."""
 
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, dwconv: Callable[[int], nn.Module] = DWConv) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.dwconv = DWConv(hidden)
+        self.dwconv = dwconv(hidden)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, dim)
 
@@ -180,19 +181,11 @@ class MultiDWConv(nn.Module):
         return merge_levels(maps)
 
 
-class MRFP(nn.Module):
+class MRFP(ConvFFN):
     """Multi-receptive-field feature pyramid: fc1 -> MultiDWConv (ends in GELU) -> GELU again -> fc2."""
 
     def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.dwconv = MultiDWConv(hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, c: Tensor, levels: Levels) -> Tensor:
-        """c: [B, N, C] -> [B, N, C]."""
-        return self.fc2(self.act(self.dwconv(self.fc1(c), levels)))
+        super().__init__(dim, hidden, MultiDWConv)
 
 
 # --- interaction modules -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def decode_segmentation(segm: list | dict, h: int, w: int) -> np.ndarray:
 class CocoDetection(Dataset):
     """COCO instances: contiguous labels from the sorted category ids, crowd regions left out of the targets.
 
-    With ``train=True`` images without a usable (non-crowd, non-empty) box are skipped. Items follow the task
+    Boxes are clipped to their image (its ``width`` / ``height`` entry); boxes smaller than ``min_box_size`` after
+    clipping are dropped, and a box that is not four finite numbers is an error naming the annotation. With
+    ``train=True`` images without a usable (non-crowd, non-empty) box are skipped. Items follow the task
     model contract: ``{"inputs": uint8 [3, H, W], "data_samples": {..., "boxes", "labels", "masks"}}``.
     """
 
@@ -71,6 +74,7 @@ class CocoDetection(Dataset):
         self.cat_ids = [c["id"] for c in cats]
         self.classes = tuple(c["name"] for c in cats)
         label_of = {cid: i for i, cid in enumerate(self.cat_ids)}
+        sizes = {im["id"]: (im.get("width"), im.get("height")) for im in data["images"]}
         anns = defaultdict(list)
         for ann in data["annotations"]:
             if ann["category_id"] not in label_of:
@@ -78,10 +82,10 @@ class CocoDetection(Dataset):
                     f"annotation file {self.ann_file}: annotation {ann.get('id')} has category_id "
                     f"{ann['category_id']}, which is not among the categories {self.cat_ids}"
                 )
-            _, _, w, h = ann["bbox"]
-            if ann.get("iscrowd", 0) or w < min_box_size or h < min_box_size:
+            bbox = _clipped_box(ann, sizes.get(ann["image_id"]), self.ann_file)
+            if ann.get("iscrowd", 0) or bbox[2] < min_box_size or bbox[3] < min_box_size:
                 continue
-            anns[ann["image_id"]].append({**ann, "label": label_of[ann["category_id"]]})
+            anns[ann["image_id"]].append({**ann, "bbox": bbox, "label": label_of[ann["category_id"]]})
         images = sorted(data["images"], key=lambda im: im["id"])
         if train:
             images = [im for im in images if anns[im["id"]]]
@@ -128,3 +132,20 @@ class CocoDetection(Dataset):
         if masks is not None:
             sample["masks"] = torch.from_numpy(np.ascontiguousarray(masks))
         return {"inputs": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), "data_samples": sample}
+
+
+def _clipped_box(ann: dict, size: tuple | None, ann_file: Path) -> list[float]:
+    """An annotation's [x, y, w, h] clipped to its image (when the image entry gives its size); a box that is not four
+    finite numbers is an error naming the file, the annotation and the image."""
+    bbox = ann.get("bbox")
+    if not (isinstance(bbox, list | tuple) and len(bbox) == 4
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in bbox)):
+        raise ValueError(f"annotation file {ann_file}: annotation {ann.get('id')} of image {ann.get('image_id')} has "
+                         f"bbox {bbox!r}; expected four finite numbers [x, y, width, height]")
+    x, y, w, h = (float(v) for v in bbox)
+    width, height = size or (None, None)
+    x2, y2 = x + w, y + h
+    if width and height:  # boxes reaching outside the image are cut to it; one wholly outside becomes empty
+        x, y, x2, y2 = min(max(x, 0.0), width), min(max(y, 0.0), height), min(max(x2, 0.0), width), \
+            min(max(y2, 0.0), height)
+    return [x, y, x2 - x, y2 - y]

@@ -10,7 +10,25 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["decode_image", "read_image", "read_json"]
+__all__ = ["CorruptImageError", "decode_image", "read_image", "read_json"]
+
+
+class CorruptImageError(OSError):
+    """An image file that is truncated or cannot be decoded."""
+
+
+# Where a complete file ends: JPEG's end-of-image marker, PNG's IEND chunk. Decoders fill a truncated file's missing
+# rows with grey and only warn on stderr (libjpeg's "Premature end of JPEG file"), without naming it.
+_END_MARKERS = {b"\xff\xd8": (b"\xff\xd9", "JPEG end-of-image marker"),
+                b"\x89PNG": (b"IEND\xaeB`\x82", "PNG IEND chunk")}
+
+
+def _check_complete(data: bytes, path: Path, what: str) -> None:
+    for magic, (end, name) in _END_MARKERS.items():
+        # a few cameras append a trailer after the end marker: look for it near the end, not only at the end
+        if data.startswith(magic) and end not in data[-4096:]:
+            raise CorruptImageError(f"{what} file {path} is truncated (no {name}): its missing part would be read "
+                                    "as grey; re-download or re-encode it, or skip such files (on_corrupt_image)")
 
 
 def _existing(path: str | Path, what: str) -> Path:
@@ -21,12 +39,14 @@ def _existing(path: str | Path, what: str) -> Path:
 
 
 def decode_image(path: str | Path, flags: int, what: str = "image") -> np.ndarray:
-    """Decode an image file with OpenCV's ``flags`` (as stored: BGR for colour); a missing or undecodable file
-    raises naming it as a ``what`` file."""
+    """Decode an image file with OpenCV's ``flags`` (as stored: BGR for colour); a missing, truncated or
+    undecodable file raises naming it as a ``what`` file (``CorruptImageError`` for the last two)."""
     path = _existing(path, what)
-    img = cv2.imread(str(path), flags)
+    data = path.read_bytes()
+    _check_complete(data, path, what)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if img is None:
-        raise OSError(f"{what} file {path} could not be decoded (corrupt or not an image)")
+        raise CorruptImageError(f"{what} file {path} could not be decoded (corrupt or not an image)")
     return img
 
 

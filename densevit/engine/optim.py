@@ -135,7 +135,13 @@ class _FiniteAmpOptimWrapper(_FiniteSteps, AmpOptimWrapper):
 
 
 def build_optim_wrapper(model: nn.Module, cfg: Any, amp: bool) -> OptimWrapper:
-    """The optimiser of the config (``optimizer``, ``clip_grad``, ``on_nonfinite``) in its mmengine wrapper."""
+    """The optimiser of the config (``optimizer``, ``clip_grad``, ``on_nonfinite``, ``accumulative_counts``) in its
+    mmengine wrapper.
+
+    ``accumulative_counts=k`` accumulates the gradients of k iterations (each loss divided by k) before a step, so
+    a step sees k batches: training on fewer devices than a recipe's. ``auto_scale_lr`` (``Runner.scale_lr``) then
+    scales the learning rate to that effective batch.
+    """
     opt = dict(to_plain(cfg.optimizer))
     layer_decay = opt.pop("layer_decay", 1.0)
     no_decay_names = opt.pop("no_decay_names", ("pos_embed",))
@@ -147,11 +153,15 @@ def build_optim_wrapper(model: nn.Module, cfg: Any, amp: bool) -> OptimWrapper:
     action = cfg.get("on_nonfinite", "stop")
     if action not in NONFINITE_ACTIONS:
         raise ValueError(f"config on_nonfinite={action!r}: expected one of {NONFINITE_ACTIONS}")
+    counts = cfg.get("accumulative_counts", 1)
+    if isinstance(counts, bool) or not isinstance(counts, int) or counts < 1:
+        raise ValueError(f"config accumulative_counts={counts!r}: expected a whole number of iterations >= 1")
     if not amp:
-        wrapper: OptimWrapper = _FiniteOptimWrapper(optimizer, clip_grad=clip)
+        wrapper: OptimWrapper = _FiniteOptimWrapper(optimizer, clip_grad=clip, accumulative_counts=counts)
     elif torch.cuda.is_available():
-        wrapper = _FiniteAmpOptimWrapper(optimizer=optimizer, clip_grad=clip, dtype=cfg.get("amp_dtype", "float16"))
+        wrapper = _FiniteAmpOptimWrapper(optimizer=optimizer, clip_grad=clip, accumulative_counts=counts,
+                                         dtype=cfg.get("amp_dtype", "float16"))
     else:
-        wrapper = _FiniteCpuAmpOptimWrapper(optimizer, clip_grad=clip)
+        wrapper = _FiniteCpuAmpOptimWrapper(optimizer, clip_grad=clip, accumulative_counts=counts)
     wrapper.on_nonfinite = action
     return wrapper

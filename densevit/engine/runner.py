@@ -20,12 +20,15 @@ from mmengine.evaluator import Evaluator
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner as _MMRunner
 from mmengine.runner import find_latest_checkpoint, set_random_seed
 from mmengine.utils.dl_utils import collect_env
+from torch.utils.data import DataLoader
 
 from densevit.checkpoint import load_state, read_torch_checkpoint
 from densevit.config import build, to_dotted, to_plain
+from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
@@ -105,6 +108,23 @@ class Runner(_MMRunner):
         if self.cfg._cfg_dict:
             self.logger.info(f"Config:\n{self.cfg.pretty_text}")
 
+    def scale_lr(self, optim_wrapper: OptimWrapper, auto_scale_lr: dict | None = None) -> None:
+        """mmengine's linear scaling rule (``auto_scale_lr=dict(enable=True, base_batch_size=N)``) on the effective
+        batch: processes x ``train_dataloader.batch_size`` x ``accumulative_counts``, not the per-step batch only."""
+        if not auto_scale_lr or not auto_scale_lr.get("enable", False):
+            return
+        if "base_batch_size" not in auto_scale_lr:
+            raise ValueError(f"config auto_scale_lr={auto_scale_lr}: needs base_batch_size, the batch the "
+                             "optimizer's lr was set for")
+        loader = self._train_dataloader
+        batch = loader.batch_size if isinstance(loader, DataLoader) else loader["batch_size"]
+        counts = optim_wrapper._accumulative_counts
+        ratio = self.world_size * batch * counts / auto_scale_lr["base_batch_size"]
+        for group in optim_wrapper.optimizer.param_groups:
+            group["lr"] *= ratio
+        self.logger.info(f"auto_scale_lr: effective batch {self.world_size} processes x {batch} images x {counts} "
+                         f"accumulated iterations, lr set for {auto_scale_lr['base_batch_size']}: lr x {ratio:g}")
+
     def load_or_resume(self) -> None:
         """Resume from ``load_from`` or the work dir's latest checkpoint; with none there, say so and start anew."""
         if self._resume and self._load_from is None and not self._has_loaded:
@@ -118,10 +138,14 @@ class Runner(_MMRunner):
         super().load_or_resume()
 
 
-def _dataloader(cfg: Any, where: str, model: torch.nn.Module) -> dict:
+def _dataloader(cfg: Any, where: str, model: torch.nn.Module, on_corrupt_image: str = "stop") -> dict:
     loader = dict(to_plain(cfg))
     dataset = loader["dataset"] = build(loader["dataset"], f"{where}.dataset")
     train = where.startswith("train")
+    if on_corrupt_image not in ("stop", "skip"):
+        raise ValueError(f"config on_corrupt_image={on_corrupt_image!r}: expected 'stop' or 'skip'")
+    if train and on_corrupt_image == "skip":
+        loader["dataset"] = SkipCorrupt(dataset)
     source = getattr(dataset, "ann_file", None) or getattr(dataset, "img_dir", None) or type(dataset).__name__
     if train and len(dataset) == 0:  # mmengine's endless sampler would spin forever on it
         raise ValueError(f"{where}.dataset: {source} gives no training sample (every image was filtered out); "
@@ -169,7 +193,8 @@ def build_runner(
     kwargs: dict[str, Any] = {}
     if train:
         kwargs.update(
-            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader", model),
+            train_dataloader=_dataloader(cfg.train_dataloader, "train_dataloader", model,
+                                         cfg.get("on_corrupt_image", "stop")),
             optim_wrapper=build_optim_wrapper(model, cfg, amp),
             param_scheduler=to_plain(cfg.get("param_scheduler")),
             train_cfg=to_plain(cfg.train_cfg),
@@ -227,6 +252,7 @@ def build_runner(
         },
         randomness=randomness,
         log_processor={"by_epoch": False, "window_size": 20, **to_plain(cfg.get("log_processor", {}))},
+        auto_scale_lr=to_plain(cfg.get("auto_scale_lr")),
         cfg=run_cfg,
         **kwargs,
     )

@@ -76,9 +76,19 @@ def psnr(img: Image, ref: Image, crop_border: int = 0, test_y_channel: bool = Fa
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
 
 
+def _mean_ssim(a: np.ndarray, b: np.ndarray, blur: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Mean of the SSIM map of two float64 arrays, with local statistics from the Gaussian filter ``blur``."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(ssim_map.mean())
+
+
 def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of one [H, W] float64 channel, averaged over the valid region of the Gaussian window."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     kernel = cv2.getGaussianKernel(SSIM_WINDOW, SSIM_SIGMA)
     window = kernel @ kernel.T  # [11, 11], sums to 1
     r = SSIM_WINDOW // 2
@@ -87,12 +97,7 @@ def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
         # Border handling is irrelevant: only outputs whose window lies inside the image are kept.
         return cv2.filter2D(x, -1, window)[r:-r, r:-r]
 
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return float(ssim_map.mean())
+    return _mean_ssim(a, b, blur)
 
 
 def _gaussian_3d(x: np.ndarray) -> np.ndarray:
@@ -108,13 +113,7 @@ def _gaussian_3d(x: np.ndarray) -> np.ndarray:
 def ssim_matlab_3d(img: Image, ref: Image, crop_border: int = 0, test_y_channel: bool = False) -> float:
     """MATLAB ``ssim(A, ref)`` of an RGB (or Y) array taken as one volume (module doc)."""
     a, b = _prepare(img, ref, crop_border, test_y_channel)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = _gaussian_3d(a), _gaussian_3d(b)
-    var_a = _gaussian_3d(a * a) - mu_a**2
-    var_b = _gaussian_3d(b * b) - mu_b**2
-    cov = _gaussian_3d(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return float(ssim_map.mean())
+    return _mean_ssim(a, b, _gaussian_3d)
 
 
 def ssim(img: Image, ref: Image, crop_border: int = 0, test_y_channel: bool = False) -> float:

@@ -6,7 +6,9 @@ full-resolution path, and the backbone's maps (1x1 laterals, coarse to fine, eac
 brought to full resolution and fused with it; a feature-level long skip adds ``shallow`` back (SwinIR's
 conv_after_body + x). Reconstruction: for denoising / deblurring (scale 1) a 3x3 conv predicts a residual that is
 added to the input image (SwinIR denoising, Restormer); for super-resolution (scale 2 / 3 / 4) conv + LeakyReLU,
-pixel-shuffle upsampling by the scale and a last conv give the image, with no image-space skip (SwinIR classical SR).
+pixel-shuffle upsampling by the scale and a last conv give the image, with no image-space skip (SwinIR classical SR);
+``image_residual=True`` adds the bicubic-upsampled input there too (VDSR's global residual learning), which a model
+trained briefly from scratch needs: it starts from bicubic quality instead of from a blank image.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["ResBlock", "RestorationHead", "pixel_shuffle_upsampler"]
@@ -51,8 +54,8 @@ class RestorationHead(nn.Module):
     """Maps at ``in_strides`` (powers of 2) + the image -> the restored image at ``scale`` x the input size.
 
     Maps sharing a stride (a plain ViT's several blocks) are summed after their laterals. ``image_residual``
-    (default: scale == 1) adds the input image to the output; its last conv then starts at zero, so an untrained
-    model returns its input.
+    (default: scale == 1) adds the input image (bicubic-upsampled when scale > 1) to the output; its last conv then
+    starts at zero, so an untrained model returns its (upsampled) input.
     """
 
     def __init__(
@@ -76,8 +79,6 @@ class RestorationHead(nn.Module):
             raise ValueError(f"RestorationHead: scale must be >= 1, got {scale}")
         self.scale = scale
         self.image_residual = scale == 1 if image_residual is None else image_residual
-        if self.image_residual and scale != 1:
-            raise ValueError(f"RestorationHead: image_residual adds the input image, so it needs scale 1, got {scale}")
         self.in_strides = tuple(int(s) for s in in_strides)
         self.levels = sorted(set(self.in_strides), reverse=True)  # coarse to fine
 
@@ -127,4 +128,8 @@ class RestorationHead(nn.Module):
             deep = up(lateral if deep is None else deep + lateral)
         feat = first + self.fuse(torch.cat([self.shallow(first), deep], dim=1))
         out = self.reconstruct(feat)
-        return image + out if self.image_residual else out
+        if not self.image_residual:
+            return out
+        if self.scale == 1:
+            return image + out
+        return F.interpolate(image, scale_factor=self.scale, mode="bicubic", align_corners=False) + out

@@ -99,7 +99,8 @@ class ImageRestorer(nn.Module):
     """Degraded image -> backbone (plain ViT or adapter) -> ``RestorationHead`` -> restored image at ``scale`` x.
 
     The head takes the backbone's maps with stride <= ``max_stride`` (the finest ones; a plain ViT's stride-16
-    maps are summed), or ``head`` is injected (called as ``head(maps, image)``). Training: ``loss_fn`` (``l1_loss``
+    maps are summed), or ``head`` is injected (called as ``head(maps, image)``). ``image_residual`` (default: for
+    scale 1 only, as SwinIR) adds the (bicubic-upsampled) input image to the output. Training: ``loss_fn`` (``l1_loss``
     or ``charbonnier_loss``) between the [0, 1] output and each sample's ``gt`` (uint8 [3, H, W]).
     Inference returns ``restored`` uint8 [3, H, W] at the ground-truth size; ``tile`` / ``tile_overlap`` (input
     pixels) switch to tiled inference.
@@ -115,6 +116,7 @@ class ImageRestorer(nn.Module):
         shallow_blocks: int = 2,
         fuse_blocks: int = 2,
         max_stride: int = 16,
+        image_residual: bool | None = None,
         head: nn.Module | None = None,
         # training
         loss_fn: Callable[[Tensor, Tensor], Tensor] = l1_loss,
@@ -134,7 +136,7 @@ class ImageRestorer(nn.Module):
                              f"strides are {tuple(s.stride for s in shapes)}")
         if head is None:
             head = RestorationHead([shapes[i].channels for i in self.levels], [shapes[i].stride for i in self.levels],
-                                   channels, scale, shallow_blocks, fuse_blocks)
+                                   channels, scale, shallow_blocks, fuse_blocks, image_residual)
         self.backbone = backbone
         self.head = head
         self.scale = scale

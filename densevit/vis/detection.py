@@ -37,11 +37,32 @@ def draw_detections(
         color = tuple(int(c) for c in colors[int(labels[i]) % len(colors)])
         x1, y1, x2, y2 = (round(float(v)) for v in boxes[i])
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thick)
+    placed: list[tuple[int, int, int, int]] = []
+    for i in keep[::-1]:  # the best detections choose their label's place first
+        color = tuple(int(c) for c in colors[int(labels[i]) % len(colors)])
         name = class_names[int(labels[i])] if int(labels[i]) < len(class_names) else str(int(labels[i]))
         text = f"{name} {scores[i]:.2f}"
         scale = 0.4 * thick
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = max(y1, th + base)
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)
-        cv2.putText(out, text, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        x, y = _label_place(boxes[i], tw, th + base, out.shape[:2], placed)
+        placed.append((x, y, x + tw, y + th + base))
+        cv2.rectangle(out, (x, y), (x + tw, y + th + base), color, -1)
+        cv2.putText(out, text, (x, y + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def _label_place(box: np.ndarray, w: int, h: int, size: tuple[int, int],
+                 placed: list[tuple[int, int, int, int]]) -> tuple[int, int]:
+    """Top-left corner of a w x h label for ``box``: above it, else inside its top, moved down past labels already
+    placed; always inside the image."""
+    height, width = size
+    x = min(max(round(float(box[0])), 0), max(width - w, 0))
+    top = round(float(box[1]))
+    y = top - h if top - h >= 0 else top
+    for _ in range(len(placed) + 1):
+        y = min(max(y, 0), max(height - h, 0))
+        hit = next((r for r in placed if x < r[2] and r[0] < x + w and y < r[3] and r[1] < y + h), None)
+        if hit is None:
+            break
+        y = hit[3]
+    return x, y

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import cv2
@@ -10,7 +11,7 @@ import torch
 
 from densevit.vis.colors import class_colors
 
-__all__ = ["draw_segmentation", "sem_seg_to_png"]
+__all__ = ["draw_segmentation", "label_palette_png", "sem_seg_to_png"]
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -44,18 +45,21 @@ def draw_segmentation(
     class_names: Sequence[str],
     alpha: float = 0.5,
     ignore_index: int = 255,
+    transparent: Sequence[str] = ("background",),
 ) -> np.ndarray:
     """image RGB uint8 [H, W, 3], sem_seg [H, W] class indices -> overlay with a legend on the right: RGB uint8.
 
-    Each class gets its colour blended at ``alpha``; ``ignore_index`` pixels are left as they are. The legend lists
-    the classes present, most frequent first.
+    Each class gets its colour blended at ``alpha``; ``ignore_index`` pixels and the classes named in
+    ``transparent`` (a background class, by default) are left as they are. The legend lists the tinted classes
+    present, most frequent first.
     """
     labels = _numpy(sem_seg)
     if labels.shape != image.shape[:2]:
         raise ValueError(f"label map {list(labels.shape)} does not match the image {list(image.shape[:2])}: "
                          "predictions must be in original image coordinates")
     colors = class_colors(max(len(class_names), int(labels.max(initial=0)) + 1, 1))
-    valid = labels != ignore_index
+    clear = [i for i, name in enumerate(class_names) if name.lower() in {t.lower() for t in transparent}]
+    valid = (labels != ignore_index) & ~np.isin(labels, clear)
     out = image.copy()
     tint = colors[np.where(valid, labels, 0)]
     out[valid] = (image[valid] * (1 - alpha) + tint[valid] * alpha).astype(np.uint8)
@@ -77,3 +81,20 @@ def sem_seg_to_png(sem_seg: np.ndarray | torch.Tensor, offset: int = 0) -> np.nd
     if labels.size and (labels.min() < 0 or labels.max() > 65535):
         raise ValueError(f"label values {labels.min()}..{labels.max()} do not fit a 16-bit PNG")
     return labels.astype(np.uint8 if labels.max(initial=0) <= 255 else np.uint16)
+
+
+def label_palette_png(sem_seg: np.ndarray | torch.Tensor, num_classes: int) -> bytes:
+    """Label map -> an indexed PNG: its pixel values are the class indices (as a raw label PNG holds them) and its
+    palette gives each class the overlay's colour, so image viewers show the classes. Beyond 256 values there is
+    no palette: a 16-bit raw PNG instead."""
+    from PIL import Image
+
+    labels = sem_seg_to_png(sem_seg)
+    buffer = io.BytesIO()
+    if labels.dtype == np.uint16:
+        Image.fromarray(labels).save(buffer, format="PNG")
+        return buffer.getvalue()
+    picture = Image.fromarray(labels, mode="P")
+    picture.putpalette(class_colors(max(num_classes, int(labels.max(initial=0)) + 1, 1))[:256].ravel().tolist())
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()

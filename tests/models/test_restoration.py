@@ -76,6 +76,17 @@ def test_untrained_denoiser_returns_its_input() -> None:
         assert pred["restored"].dtype == torch.uint8 and torch.equal(pred["restored"], image)
 
 
+def test_untrained_sr_model_with_image_residual_returns_bicubic_upsampling() -> None:
+    model = tiny_restorer(PYRAMIDS["vit+simple_pyramid"](), scale=2, image_residual=True).eval()
+    assert model.head.image_residual
+    assert not tiny_restorer(PYRAMIDS["vit+simple_pyramid"](), scale=2).head.image_residual  # SwinIR's default
+    pixels = torch.rand(1, 3, 32, 32)
+    inputs = (pixels * 255 - model.mean) / model.std
+    with torch.no_grad():
+        expected = torch.nn.functional.interpolate(pixels, scale_factor=2, mode="bicubic", align_corners=False)
+        torch.testing.assert_close(model(inputs), expected, atol=1e-5, rtol=0)
+
+
 def test_loss_and_predict_at_gt_size() -> None:
     torch.manual_seed(0)
     model = tiny_restorer(PYRAMIDS["vit_comer+fpn"](), scale=2, loss_fn=charbonnier_loss)
@@ -134,8 +145,6 @@ def test_tile_not_larger_than_overlap_is_an_error() -> None:
 def test_head_errors() -> None:
     with pytest.raises(ValueError, match="powers of 2"):
         RestorationHead([8], [12])
-    with pytest.raises(ValueError, match="needs scale 1"):
-        RestorationHead([8], [16], scale=2, image_residual=True)
     with pytest.raises(ValueError, match="factors 2\\^n and 3"):
         pixel_shuffle_upsampler(8, 5)
     with pytest.raises(ValueError, match="no backbone map has stride <= max_stride=8"):

@@ -194,3 +194,22 @@ def test_sem_seg_to_png_keeps_values():
     assert sem_seg_to_png(labels).dtype == np.uint8
     np.testing.assert_array_equal(sem_seg_to_png(labels, offset=1), [[1, 150], [4, 8]])
     assert sem_seg_to_png(torch.tensor([[300]])).dtype == np.uint16
+
+
+def test_background_stays_clear_and_the_label_png_keeps_indices_with_a_palette():
+    import io
+
+    from PIL import Image
+
+    from densevit.vis.segmentation import label_palette_png
+
+    image = np.full((8, 8, 3), 100, np.uint8)
+    sem_seg = np.zeros((8, 8), np.int64)
+    sem_seg[:, 4:] = 2
+    out = draw_segmentation(image, sem_seg, ("background", "tree", "road"))
+    np.testing.assert_array_equal(out[:8, :4], image[:, :4])  # background: untouched
+    assert (out[:8, 4:8] != image[:, 4:]).any()  # road: tinted
+    png = Image.open(io.BytesIO(label_palette_png(sem_seg, 3)))
+    assert png.mode == "P"
+    np.testing.assert_array_equal(np.asarray(png), sem_seg)  # raw indices, readable as a label file
+    assert png.getpalette()[6:9] != [0, 0, 0]  # class 2 has a visible colour

@@ -159,6 +159,14 @@ def test_pt2_export_and_free_image_size(tool, tiny_config, dense_root, tmp_path,
     assert len(differences(text)) == 2 and max(differences(text)) <= 1e-4, text
 
 
+def test_pt2_export_of_stvit_r_with_padded_windows(tool, tiny_config, dense_root, tmp_path, capsys):
+    """80 px: a 5x5 token grid in 2x2 windows is padded, so STViT-R builds (and caches) its region masks."""
+    config, weights = config_and_weights("mask_rcnn_stvit_r", tiny_config, dense_root, tmp_path)
+    tool("export.py", config, weights, "--format", "pt2", "--shape", 80, 80, "--dynamic", "--out", tmp_path / "m.pt2")
+    text = capsys.readouterr().out
+    assert len(differences(text)) == 2 and max(differences(text)) <= 1e-4, text
+
+
 def test_a_graph_that_bakes_its_size_in_fails_the_check(tool, tiny_config, dense_root, tmp_path, capsys):
     config, weights = config_and_weights("mask_rcnn", tiny_config, dense_root, tmp_path)
     # at the ViT's own 64 px no position-table resizing is traced, so another size cannot run

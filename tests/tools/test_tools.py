@@ -59,6 +59,24 @@ def test_infer_tool_skips_and_names_a_corrupt_file(trained_tiny, demo_root, tmp_
     assert "broken.jpg" in capsys.readouterr().out
 
 
+def test_infer_tool_keeps_pictures_of_images_sharing_a_stem_and_says_what_it_drew(trained_tiny, demo_root, tmp_path,
+                                                                                    monkeypatch, capsys):
+    import cv2
+
+    images = tmp_path / "images"
+    images.mkdir()
+    source = sorted((demo_root / "val").glob("*.jpg"))[0]
+    shutil.copy(source, images / "x.jpg")
+    cv2.imwrite(str(images / "x.png"), cv2.imread(str(source)))
+    out_dir = tmp_path / "out"
+    run_tool(monkeypatch, "infer.py", trained_tiny.config_file, trained_tiny.work_dir / "iter_4.pth", images,
+             "--out-dir", out_dir, "--score-thr", "1.01")
+    assert sorted(p.name for p in out_dir.glob("*.png")) == ["x_jpg.png", "x_png.png"]
+    records = json.loads((out_dir / "predictions.json").read_text())
+    assert re.search(rf"{len(records)} predictions for 2 images .*; 0 of them score 1.01 or more and are drawn",
+                     capsys.readouterr().out)
+
+
 def test_a_missing_image_is_named(trained_tiny, demo_root, tmp_path, monkeypatch):
     data = json.loads((demo_root / "annotations" / "instances_val.json").read_text())
     data["images"][0]["file_name"] = "missing.jpg"

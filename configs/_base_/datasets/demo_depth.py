@@ -4,35 +4,25 @@ Generate the data first: python -m densevit.datasets.demo data/demo --tasks inst
 The 256x256 images are halved; predictions are scored at 256x256.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.config import read_base
 
 from densevit.datasets.depth_transforms import depth_train_transforms
 from densevit.datasets.nyu import NYUDepth
 from densevit.evaluation.depth import DepthEvaluator
 
-data_root = "data/demo"
+with read_base():
+    from ..._base_.datasets.demo_loaders import *
+
 image_size = 128  # training and test resolution
 max_depth = 15.0  # the demo's back wall is 9-12 m away
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
-    dataset=dict(
-        type=NYUDepth,
-        data_root=data_root,
-        split_file=f"{data_root}/depth/train.txt",
-        transforms=dict(type=depth_train_transforms, resize=(image_size, image_size), crop_size=None,
-                        border_crop=None),
-    ),
+train_dataloader.dataset = dict(
+    type=NYUDepth,
+    data_root=data_root,
+    split_file=f"{data_root}/depth/train.txt",
+    transforms=dict(type=depth_train_transforms, resize=(image_size, image_size), crop_size=None, border_crop=None),
 )
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(type=NYUDepth, data_root=data_root, split_file=f"{data_root}/depth/val.txt"),
-)
+val_dataloader.dataset = dict(type=NYUDepth, data_root=data_root, split_file=f"{data_root}/depth/val.txt")
 val_evaluator = dict(type=DepthEvaluator, min_depth=1e-3, max_depth=max_depth, crop=None)  # no Eigen crop
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

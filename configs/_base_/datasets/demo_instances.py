@@ -3,39 +3,30 @@
 Generate the data first: python -m densevit.datasets.demo data/demo
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.config import read_base
 
 from densevit.datasets.coco import CocoDetection
 from densevit.datasets.transforms import detection_test_transforms, detection_train_transforms
 from densevit.evaluation.coco import CocoEvaluator
 
-data_root = "data/demo"
+with read_base():
+    from ..._base_.datasets.demo_loaders import *
+
 image_size = 256  # the images' own size
 num_classes = 5
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
-    dataset=dict(
-        type=CocoDetection,
-        ann_file=f"{data_root}/annotations/instances_train.json",
-        img_dir=f"{data_root}/train",
-        transforms=dict(type=detection_train_transforms, size=image_size, scale_range=(0.8, 1.25)),
-        train=True,
-    ),
+train_dataloader.dataset = dict(
+    type=CocoDetection,
+    ann_file=f"{data_root}/annotations/instances_train.json",
+    img_dir=f"{data_root}/train",
+    transforms=dict(type=detection_train_transforms, size=image_size, scale_range=(0.8, 1.25)),
+    train=True,
 )
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    sampler=dict(type=DefaultSampler, shuffle=False),
-    dataset=dict(
-        type=CocoDetection,
-        ann_file=f"{data_root}/annotations/instances_val.json",
-        img_dir=f"{data_root}/val",
-        transforms=dict(type=detection_test_transforms, size=image_size),
-    ),
+val_dataloader.dataset = dict(
+    type=CocoDetection,
+    ann_file=f"{data_root}/annotations/instances_val.json",
+    img_dir=f"{data_root}/val",
+    transforms=dict(type=detection_test_transforms, size=image_size),
 )
 val_evaluator = dict(type=CocoEvaluator, ann_file=f"{data_root}/annotations/instances_val.json")
 test_dataloader = val_dataloader

@@ -5,24 +5,23 @@ The figures' images are data/demo/pose/{train,val}/*.jpg with COCO person keypoi
 data/demo/annotations/person_keypoints_{train,val}.json: the quickstart reads them with the COCO loader.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.config import read_base
 
 from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
 from densevit.evaluation.keypoints import CocoKeypointEvaluator
 
-data_root = "data/demo"
+with read_base():
+    from ..._base_.datasets.demo_loaders import *
+
 input_size = (128, 96)  # (H, W); heatmaps are a quarter: 32x24
 keypoint_info = COCO_KEYPOINTS
 num_keypoints = keypoint_info.num_keypoints
 flip_pairs = keypoint_info.flip_pairs
 val_ann_file = f"{data_root}/annotations/person_keypoints_val.json"
 
-train_dataloader = dict(
+train_dataloader.update(
     batch_size=32,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
     dataset=dict(
         type=CocoKeypoints,
         ann_file=f"{data_root}/annotations/person_keypoints_train.json",
@@ -32,10 +31,8 @@ train_dataloader = dict(
         train=True,
     ),
 )
-val_dataloader = dict(
+val_dataloader.update(
     batch_size=32,
-    num_workers=1,
-    sampler=dict(type=DefaultSampler, shuffle=False),
     dataset=dict(type=CocoKeypoints, ann_file=val_ann_file, img_dir=f"{data_root}/pose/val", input_size=input_size,
                  num_keypoints=num_keypoints),
 )
