@@ -185,20 +185,43 @@ def _region_mask(
         return None if mask is None else mask.to(dtype).unflatten(0, (nh, nw))
 
 
+@lru_cache(maxsize=64)
+def _column_region_index(
+    grid: tuple[int, int], windows: tuple[int, int], kernel: int, stride: int, device: torch.device
+) -> Tensor:
+    """Flat indexes into a [H, W] key grid of each column's regions: long [nw, nh * kernel * kernel], row-major."""
+    (_, w), (nh, nw) = grid, windows
+    with torch.inference_mode(False):
+        rows = torch.arange(nh, device=device)[:, None, None] * stride + torch.arange(kernel, device=device)[:, None]
+        first = (rows * w + torch.arange(kernel, device=device)).flatten()  # column 0
+        return first + torch.arange(nw, device=device)[:, None] * stride
+
+
 def _attend_regions(
     block: RoleBlock, q: Tensor, kv: Tensor, q_hw: tuple[int, int], kernel: int, stride: int, mask: Tensor | None
 ) -> Tensor:
     """Each window's queries attend to the ``kernel x kernel`` region of ``kv`` at its position.
 
     q: [B, nh, nw, Lq, C], kv: [B, (nh - 1) * stride + kernel, (nw - 1) * stride + kernel, 2C] (padded),
-    mask: [nh, nw, 1, 1, k * k] or None -> projected [B, nh, nw, Lq, C]. One column of windows at a time: the
-    column's strip of ``kv`` is copied once and its regions are views of it (``gather_regions``), where gathering
-    every region at once would copy each key (kernel / stride)^2 times into one large, freshly allocated tensor.
+    mask: [nh, nw, 1, 1, k * k] or None -> projected [B, nh, nw, Lq, C]. One column of windows at a time, where
+    gathering every region at once would copy each key (kernel / stride)^2 times into one large, freshly allocated
+    tensor. Without autograd the column's strip of ``kv`` is copied once and its regions are views of it
+    (``gather_regions``); with autograd they are gathered by index, since ``index_select``'s backward (an
+    ``index_add``) is far cheaper than that of overlapping ``unfold`` views. Columns are taken with ``unbind``,
+    whose backward stacks the gradients in one operation.
     """
-    outs = []
-    for j in range(q.shape[2]):
-        regions = gather_regions(kv[:, :, j * stride : j * stride + kernel].contiguous(), kernel, stride)
-        outs.append(block.attend(q[:, :, j], regions, q_hw, (kernel, kernel), None if mask is None else mask[:, j]))
+    b, hk, wk, d = kv.shape
+    nh, nw = q.shape[1:3]
+    masks = mask.unbind(1) if mask is not None else [None] * nw
+    if kv.requires_grad:
+        flat = kv.reshape(b, hk * wk, d)
+        index = _column_region_index((hk, wk), (nh, nw), kernel, stride, kv.device)
+        regions = [flat.index_select(1, i).view(b, nh, kernel * kernel, d) for i in index]
+    else:
+        strips = kv.unfold(2, kernel, stride).unbind(2)  # nw views [B, Hk, 2C, kernel]
+        regions = [gather_regions(strip.transpose(2, 3).contiguous(), kernel, stride) for strip in strips]
+    outs = [block.attend(q_col, keys, q_hw, (kernel, kernel), mask_col)
+            for q_col, keys, mask_col in zip(q.unbind(2), regions, masks, strict=True)]
     return torch.stack(outs, 2)
 
 

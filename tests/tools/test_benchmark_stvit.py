@@ -21,4 +21,5 @@ def test_measure_pair_counts_and_times_both_models(name, amp, train):
     assert set(result.times) == {"plain", "stvit-r"} and all(len(t) == 2 for t in result.times.values())
     assert all(v > 0 for t in result.times.values() for v in t)
     assert all(f > 0 for f in result.flops.values())
-    assert all(p > 0 for p in result.params.values()) and result.ratio() > 0 and result.paired_ratio() > 0
+    assert all(p > 0 for p in result.params.values())
+    assert result.ratio() > 0 and result.paired_ratio() > 0 and result.min_ratio() > 0
