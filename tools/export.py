@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def test_input(cfg, model: nn.Module, image_path: Path | None, shape: list[int] | None) -> Tensor:
+def check_input(cfg, model: nn.Module, image_path: Path | None, shape: list[int] | None) -> Tensor:
     """The check image as the model sees it in testing: test transforms, data_preprocessor, then ``shape``."""
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     if loader is None:
@@ -123,7 +124,7 @@ def export(model: nn.Module, inputs: Tensor, fmt: str, out: Path, free_dims: tup
             torch.export.save(program, str(out))
 
 
-def run_exported(fmt: str, out: Path):
+def run_exported(fmt: str, out: Path) -> Callable[[Tensor], list[np.ndarray]]:
     """A function from an input tensor to the exported file's outputs (numpy arrays)."""
     if fmt == "onnx":
         import onnxruntime
@@ -155,7 +156,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     model = build(to_plain(cfg.model), "model").eval()
     load_weights(model, args.checkpoint)
-    inputs = test_input(cfg, model, args.image, args.shape)
+    inputs = check_input(cfg, model, args.image, args.shape)
     out = args.out or Path(args.checkpoint).with_suffix(f".{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     free_dims = (0,) * args.dynamic + (2, 3) * args.dynamic_size
