@@ -24,6 +24,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from densevit.checkpoint import load_state, read_checkpoint
 from densevit.config import build, load_config, resolve_type, to_plain
 from densevit.datasets.coco_keypoints import DEFAULT_INPUT_SIZE, DEFAULT_PADDING, crop_person
 from densevit.datasets.io import read_image
@@ -243,12 +244,8 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     model = RunnerModel(task_model, build(to_plain(cfg.get("data_preprocessor")), "data_preprocessor"))
     meta: dict = {}
     if checkpoint is not None:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        state = ckpt.get("state_dict", ckpt)
-        missing, unexpected = task_model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise KeyError(f"checkpoint {checkpoint} does not fit the config's model: missing keys {missing[:8]}, "
-                           f"unexpected keys {unexpected[:8]}")
+        ckpt = read_checkpoint(checkpoint)
+        load_state(task_model, ckpt.get("state_dict", ckpt), str(checkpoint), "densevit")  # strict: names misfits
         meta = ckpt.get("meta", {}).get("dataset_meta") or {}
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     dataset_cfg = to_plain(loader["dataset"]) if loader else {}

@@ -29,6 +29,7 @@ Layouts (``CONVERTERS`` names -> the module they fill):
 from __future__ import annotations
 
 import codecs
+import json
 import logging
 import math
 import pickle
@@ -61,6 +62,7 @@ __all__ = [
     "load_state",
     "load_state_dict_file",
     "load_weights",
+    "read_checkpoint",
     "read_torch_checkpoint",
     "resolve_weights",
 ]
@@ -130,6 +132,23 @@ def read_torch_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """A training or published checkpoint as a dict with ``state_dict`` (and ``meta``): PyTorch files weights-only,
+    ``.safetensors`` files (as ``tools/publish_model.py`` writes them, the dataset meta in the header) too."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        checkpoint = read_torch_checkpoint(path, map_location)
+        if not isinstance(checkpoint, dict):
+            raise ValueError(f"{path}: expected a checkpoint dict, found {type(checkpoint).__name__}")
+        return checkpoint
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata() or {}
+    meta = json.loads(header.get("densevit_dataset_meta", "{}"))
+    return {"state_dict": load_state_dict_file(path), "meta": {"dataset_meta": meta}}
 
 
 def _read_torch(path: Path) -> Any:

@@ -303,3 +303,23 @@ def test_inputs_paths_pil_bgr_grayscale_rgba_and_batches(tmp_path):
     torch.testing.assert_close(one[0]["sem_seg"], both[0]["sem_seg"])
     torch.testing.assert_close(inference(model, rgb[:, :, ::-1].copy(), channel_order="bgr")[0]["sem_seg"],
                                one[0]["sem_seg"])
+
+
+def test_init_model_reads_published_safetensors_and_names_a_misfit(tmp_path):
+    import json as _json
+
+    from safetensors.torch import save_file
+
+    pth = save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth", {"classes": tuple("abcdef")})
+    state = torch.load(pth, weights_only=True)["state_dict"]
+    published = tmp_path / "seg-0123abcd.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(published),
+              metadata={"format": "pt", "densevit_dataset_meta": _json.dumps({"classes": list("abcdef")})})
+    model = init_model(SEG_CONFIG, published)
+    assert model.class_names == tuple("abcdef")
+    loaded = model.model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    del state[next(iter(state))]
+    torch.save({"state_dict": state}, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match=r"partial\.pth .*1 tensors of Segmentor are not in the checkpoint"):
+        init_model(SEG_CONFIG, tmp_path / "partial.pth")

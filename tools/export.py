@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def test_input(cfg, model: nn.Module, image_path: Path | None, shape: list[int] | None) -> Tensor:
+def check_input(cfg, model: nn.Module, image_path: Path | None, shape: list[int] | None) -> Tensor:
     """The check image as the model sees it in testing: test transforms, data_preprocessor, then ``shape``."""
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     if loader is None:
@@ -87,6 +88,22 @@ def as_list(outputs: Tensor | list | tuple) -> list[Tensor]:
     return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
 
+def onnx_translations() -> dict:
+    """Exporter overrides: onnxscript's ``embedding_bag`` (deformable attention's weighted bag of rows) concatenates
+    int32 row indices with an int64 size, a graph onnxruntime refuses once the batch is free; indices go int64."""
+    from onnxscript import INT64
+    from onnxscript import opset18 as op
+    from onnxscript.function_libs.torch_lib.ops.core import aten_embedding_bag_padding_idx
+
+    def embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
+                      per_sample_weights=None, include_last_offset=False, padding_idx=None):
+        indices, offsets = op.Cast(indices, to=INT64.dtype), op.Cast(offsets, to=INT64.dtype)
+        return aten_embedding_bag_padding_idx(weight, indices, offsets, scale_grad_by_freq, mode, sparse,
+                                              per_sample_weights, include_last_offset, padding_idx)
+
+    return {torch.ops.aten.embedding_bag.padding_idx: embedding_bag}
+
+
 def export(model: nn.Module, inputs: Tensor, fmt: str, out: Path, free_dims: tuple[int, ...]) -> None:
     """Write ``model(inputs)`` as an ONNX graph or a torch.export program, the input dims ``free_dims`` dynamic."""
     dims = {"inputs": dict.fromkeys(free_dims, torch.export.Dim.AUTO)} if free_dims else None
@@ -100,13 +117,14 @@ def export(model: nn.Module, inputs: Tensor, fmt: str, out: Path, free_dims: tup
             count = len(as_list(model(inputs)))
             names = ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
             torch.onnx.export(model, (inputs,), str(out), dynamo=True, opset_version=18, input_names=["inputs"],
-                              output_names=names, dynamic_shapes=dims, external_data=external, verbose=False)
+                              output_names=names, dynamic_shapes=dims, external_data=external, verbose=False,
+                              custom_translation_table=onnx_translations())
         else:
             program = torch.export.export(model, (inputs,), dynamic_shapes=dims)
             torch.export.save(program, str(out))
 
 
-def run_exported(fmt: str, out: Path):
+def run_exported(fmt: str, out: Path) -> Callable[[Tensor], list[np.ndarray]]:
     """A function from an input tensor to the exported file's outputs (numpy arrays)."""
     if fmt == "onnx":
         import onnxruntime
@@ -138,7 +156,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     model = build(to_plain(cfg.model), "model").eval()
     load_weights(model, args.checkpoint)
-    inputs = test_input(cfg, model, args.image, args.shape)
+    inputs = check_input(cfg, model, args.image, args.shape)
     out = args.out or Path(args.checkpoint).with_suffix(f".{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     free_dims = (0,) * args.dynamic + (2, 3) * args.dynamic_size

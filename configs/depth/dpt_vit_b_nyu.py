@@ -1,6 +1,7 @@
 """DPT on a plain ViT-B (DINOv2 init, hooks after blocks 2, 5, 8, 11), NYUv2 (BTS split), 24 epochs at batch 16.
 
-Reference recipe: Monocular-Depth-Estimation-Toolbox DPT / Depth Anything metric head (tasks.md). The other NYU
+Reference recipe: Monocular-Depth-Estimation-Toolbox DPT / Depth Anything metric head (Ranftl et al. 2021; Yang et al.
+2024). The other NYU
 configs import this one and change the backbone.
 """
 

@@ -1,4 +1,5 @@
-"""STViT-R-Swin-S Mask R-CNN with FPN, COCO, the released 3x recipe (stvit_r.md).
+"""STViT-R-Swin-S Mask R-CNN with FPN, COCO, the released 3x recipe (Chang et al., CVPR 2023; the official STViT-R
+release).
 
 Backbone as released (conv stem, stage 3 as three dumbbell units, released padding mask), initialised from the
 released ImageNet checkpoint. Recipe: AdamW lr 1e-4, weight decay 0.05 (none on norms and relative position

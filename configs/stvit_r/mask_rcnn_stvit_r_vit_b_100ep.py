@@ -1,4 +1,5 @@
-"""STViT-R on ViTDet-B: Mask R-CNN, MAE init, COCO, the ViTDet 100-epoch recipe at 1024 (vitdet.md).
+"""STViT-R on ViTDet-B: Mask R-CNN, MAE init, COCO, the ViTDet 100-epoch recipe at 1024 (ViTDet, Li et al. 2022;
+detectron2 projects/ViTDet).
 
 The authors released no plain-ViT variant, so the detector recipe is ViTDet's. Blocks 0-2 and 9-11 run on the
 64x64 image tokens; blocks 3-8 form one dumbbell unit with the paper's geometry (7x7 windows pooled to 3x3,

@@ -1,5 +1,5 @@
 """UperNet on STViT-R-Swin-B, ADE20K, 160k iterations (the paper reports 48.9 mIoU): the Swin-S config's schedule
-(tasks.md's, not a published STViT-R recipe) with the B backbone and drop path 0.3 of the Swin-B detector config."""
+(ViT-CoMer's, not a published STViT-R recipe) with the B backbone and drop path 0.3 of the Swin-B detector config."""
 
 from mmengine.config import read_base
 

@@ -1,7 +1,7 @@
 """UperNet on STViT-R-Swin-S, ADE20K, 160k iterations, 512 crops (the paper reports 48.3 mIoU).
 
-The spec (stvit_r.md) gives no segmentation hyperparameters for STViT-R, and tasks.md has no Swin recipe; this uses
-tasks.md's ADE20K UperNet schedule (ViT-CoMer's): batch 16, AdamW lr 6e-5, weight decay 0.01 (none on norms and
+The STViT-R paper and release give no segmentation hyperparameters; this uses ViT-CoMer's ADE20K UperNet
+schedule: batch 16, AdamW lr 6e-5, weight decay 0.01 (none on norms and
 relative position tables), poly lr after 1500 linear warm-up iterations, slide test 512 / 341; no layer-wise lr
 decay (densevit defines it over plain-ViT blocks only). Backbone as in the Mask R-CNN config (released ImageNet init,
 drop path 0.2); its four maps (strides 4-32, Swin's stage widths C, 2C, 4C, 8C) feed UperNet directly and the

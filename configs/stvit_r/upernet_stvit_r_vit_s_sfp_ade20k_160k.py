@@ -1,7 +1,7 @@
 """UperNet on STViT-R over a ViTDet-style ViT-S (DeiT-S init) with the simple feature pyramid, ADE20K, 160k iterations.
 
-The ViT-B STViT-R config at the ViT-S width. With no STViT-R segmentation recipe in the spec, the optimiser is
-tasks.md's ADE20K recipe for DeiT-S (ViT-CoMer-S's): AdamW lr 6e-5, weight decay 0.01, layer decay 0.95, poly lr
+The ViT-B STViT-R config at the ViT-S width. With no published STViT-R segmentation recipe, the optimiser is
+ViT-CoMer-S's ADE20K recipe for DeiT-S: AdamW lr 6e-5, weight decay 0.01, layer decay 0.95, poly lr
 after 1500 warm-up iterations.
 """
 

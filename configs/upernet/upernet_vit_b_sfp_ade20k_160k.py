@@ -2,7 +2,8 @@
 
 Batch 16 (2 per GPU x 8), 512x512 crops; MAE's ADE20K fine-tuning recipe: AdamW lr 1e-4, weight decay 0.05,
 layer decay 0.65, drop path 0.1, poly lr after 1500 linear warm-up iterations. Test: short side 512 (long side
-<= 2048), slide windows 512 / stride 341, logits resized to the original image before the argmax (tasks.md).
+<= 2048), slide windows 512 / stride 341, logits resized to the original image before the argmax (mmsegmentation's
+UperNet recipe as ViT-Adapter / ViT-CoMer train it).
 The ViT-CoMer and STViT-R UperNet configs import this one and change the backbone and the optimiser.
 """
 

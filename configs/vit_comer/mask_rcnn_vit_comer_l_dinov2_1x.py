@@ -1,6 +1,7 @@
 """Mask R-CNN + ViT-CoMer-L (DINOv2-L init), COCO, 1x (paper: 53.4 box / 46.8 mask AP).
 
-The reference publishes no L DINOv2 config; layer decay 0.8 is ViTDet's value for ViT-L (vitdet.md).
+The reference publishes no L DINOv2 config; layer decay 0.8 is ViTDet's value for ViT-L (ViTDet, Li et al. 2022;
+detectron2 projects/ViTDet).
 """
 
 from mmengine.config import read_base

@@ -1,7 +1,8 @@
 """UperNet on ViT-CoMer-T (DeiT-T init), ADE20K, 160k iterations, 512 crop: the paper's recipe (43.5 mIoU).
 
 AdamW lr 12e-5, weight decay 0.01, layer decay 0.95, poly lr after 1500 warm-up iterations, batch 16, slide test
-512 / 341 (tasks.md). Data, evaluation and schedule come from the plain-ViT UperNet config; the adapter's four
+512 / 341 (ViT-CoMer's ADE20K configs). Data, evaluation and schedule come from the plain-ViT UperNet config; the
+adapter's four
 192-channel maps at strides 4/8/16/32 feed UperNet, the stride-16 one the auxiliary FCN head.
 """
 

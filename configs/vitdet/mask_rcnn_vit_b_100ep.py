@@ -1,4 +1,5 @@
-"""ViTDet Mask R-CNN, ViT-B (MAE init), COCO, 100 epochs at batch 64, 1024 input (vitdet.md).
+"""ViTDet Mask R-CNN, ViT-B (MAE init), COCO, 100 epochs at batch 64, 1024 input (ViTDet, Li et al. 2022; detectron2
+projects/ViTDet).
 
 The L and H configs import this one and change the backbone size and the layer decay.
 """

@@ -1,6 +1,7 @@
 """ViTPose-B, classic decoder (two deconvolutions), COCO person keypoints at 256x192, MAE init, 210 epochs.
 
-The ViTPose recipe (pose.md): ViTPose's ViT (patch padding 2, class slot folded into the positions, last norm),
+The ViTPose recipe (ViTPose, Xu et al. 2022; github.com/ViTAE-Transformer/ViTPose): ViTPose's ViT (patch padding 2,
+class slot folded into the positions, last norm),
 drop path 0.3, UDP heatmaps (sigma 2) at 64x48, joint-weighted MSE; AdamW lr 5e-4 at batch 512, weight decay 0.1
 (none on biases, norms and the position table), layer decay 0.75, gradient clipping at 1.0. Test: detector boxes
 (human AP 56.4), flip test, DARK-UDP, rescoring, OKS-NMS 0.9. The other ViTPose configs import this one.

@@ -12,7 +12,8 @@ the group's ViT blocks run;
 ``extract``: CTI_toC adds x to the stride-16 part of c and, with ``cnn_feature_interaction``, runs deformable
 self-attention over c again; the last interaction runs 4 extra such CTIs, each with a ConvFFN.
 Every numerical quirk of the reference is kept (normalised residual in the feature interaction, GELU twice in
-MRFP, zero-padded q/k/v in windowed blocks); see the spec ``vit_comer.md``.
+MRFP, zero-padded q/k/v in windowed blocks); see the official code, github.com/Traffic-X/ViT-CoMer, and
+docs/adapters.md.
 
 The output BatchNorms (and the conv branch's) are plain ``nn.BatchNorm2d``: the trainer turns them into
 ``SyncBatchNorm`` with ``nn.SyncBatchNorm.convert_sync_batchnorm`` only under distributed training (the reference

@@ -26,7 +26,7 @@ from mmengine.runner import find_latest_checkpoint, set_random_seed
 from mmengine.utils.dl_utils import collect_env
 from torch.utils.data import DataLoader
 
-from densevit.checkpoint import load_state, read_torch_checkpoint
+from densevit.checkpoint import load_state, read_checkpoint
 from densevit.config import build, to_dotted, to_plain
 from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
@@ -66,9 +66,7 @@ class Runner(_MMRunner):
                         revise_keys: Any = None) -> dict:
         """Read a checkpoint weights-only and load its ``state_dict`` into the task model, strictly (mmengine's
         ``strict`` / ``revise_keys`` are superseded by ``load_partial``)."""
-        checkpoint = read_torch_checkpoint(filename, map_location)
-        if not isinstance(checkpoint, dict):
-            raise ValueError(f"{filename}: expected a checkpoint dict, found {type(checkpoint).__name__}")
+        checkpoint = read_checkpoint(filename, map_location)
         if self._resuming:
             lacking = [k for k in ("meta", "optimizer", "message_hub") if k not in checkpoint]
             if lacking or "iter" not in checkpoint["meta"]:

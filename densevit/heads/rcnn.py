@@ -1,7 +1,7 @@
 """ViTDet's R-CNN heads, assembled from torchvision's detection components.
 
 ViTDet changes the standard FPN Mask R-CNN heads in three places: a 2-conv RPN head, a 4conv-1fc box head and a
-4-conv mask head whose convs are followed by a channel LayerNorm (vitdet.md).
+4-conv mask head whose convs are followed by a channel LayerNorm (ViTDet, Li et al. 2022; detectron2 projects/ViTDet).
 """
 
 from __future__ import annotations

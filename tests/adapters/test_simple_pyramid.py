@@ -76,7 +76,7 @@ def test_vitdet_b_parameter_counts():
         sfp = SimpleFeaturePyramid(vit)
     backbone = sum(p.numel() for p in vit.parameters())
     pyramid = sum(p.numel() for p in sfp.parameters()) - backbone
-    assert round(backbone / 1e6, 1) == 85.9 and round(pyramid / 1e6, 2) == 5.56  # vitdet.md
+    assert round(backbone / 1e6, 1) == 85.9 and round(pyramid / 1e6, 2) == 5.56  # as the ViTDet paper counts them
 
 
 @pytest.mark.parametrize(

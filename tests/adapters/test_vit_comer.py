@@ -50,7 +50,8 @@ def randomise(model: nn.Module, seed: int = 0) -> None:
 
 
 def expand(pattern: str) -> list[str]:
-    """Brace expansion as in the spec's key layout: 'a.{b,c}.d' -> ['a.b.d', 'a.c.d'] (nesting allowed)."""
+    """Brace expansion as in the official checkpoints' key layout: 'a.{b,c}.d' -> ['a.b.d', 'a.c.d'] (nesting
+    allowed)."""
     start = pattern.find("{")
     if start < 0:
         return [pattern]

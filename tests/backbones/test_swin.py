@@ -108,7 +108,7 @@ def _block_keys(prefix: str, c: int, heads: int, window: int, released_semantic:
 
 
 def released_layout(embed_dim, depths, num_heads, window, stvit_r: bool) -> dict[str, torch.Tensor]:
-    """An mmdet checkpoint's state dict as the spec lists it (``backbone.`` keys, plus neck / head entries)."""
+    """An mmdet checkpoint's state dict as mmdetection writes it (``backbone.`` keys, plus neck / head entries)."""
     shapes: dict[str, tuple] = {}
     if stvit_r:
         for i, (cin, cout) in enumerate([(3, embed_dim // 2), (embed_dim // 2, embed_dim)]):

@@ -301,7 +301,7 @@ def test_weight_init():
 def test_vitdet_sizes_parameter_counts():
     with torch.device("meta"):
         counts = {size: sum(p.numel() for p in ViT(**kwargs).parameters()) for size, kwargs in VITDET_SIZES.items()}
-    # vitdet.md: 85.9M / 303.4M / 631.1M.
+    # the ViTDet paper's Table: 85.9M / 303.4M / 631.1M.
     assert {k: round(v / 1e6, 1) for k, v in counts.items()} == {"base": 85.9, "large": 303.4, "huge": 631.1}
     assert VITDET_SIZES["large"]["window_block_indexes"] == tuple(
         i for i in range(24) if i not in VITDET_GLOBAL_BLOCKS["large"]

@@ -13,7 +13,8 @@ from densevit.evaluation.depth import DEPTH_METRIC_NAMES, DepthEvaluator, clamp_
 
 
 def reference_metrics(pred: np.ndarray, gt: np.ndarray, keep: np.ndarray) -> dict[str, float]:
-    """Metrics of one image written pixel by pixel from evaluators.md (pure Python floats, no vector maths)."""
+    """Metrics of one image written pixel by pixel from the metric definitions (Eigen et al. 2014) (pure Python
+    floats, no vector maths)."""
     pairs = [(float(p), float(g)) for p, g, k in zip(pred.ravel(), gt.ravel(), keep.ravel(), strict=True) if k]
     n = len(pairs)
     ratios = [max(g / p, p / g) for p, g in pairs]

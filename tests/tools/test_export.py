@@ -139,12 +139,10 @@ def differences(text: str) -> list[float]:
 def test_onnx_export_matches_pytorch(name, tool, tiny_config, dense_root, tmp_path, capsys):
     config, weights = config_and_weights(name, tiny_config, dense_root, tmp_path)
     out = tmp_path / f"{name}.onnx"
-    # onnxscript's embedding_bag (deformable attention) mixes int32 and int64 in a Concat once the batch is free
-    dynamic = name != "mask_rcnn_vit_comer"
-    tool("export.py", config, weights, "--out", out, *["--dynamic"] * dynamic)
+    tool("export.py", config, weights, "--out", out, "--dynamic")
     text = capsys.readouterr().out
     found = differences(text)
-    assert len(found) == 1 + dynamic and max(found) <= 1e-4, text  # batch 1 and, with a free batch size, batch 3
+    assert len(found) == 2 and max(found) <= 1e-4, text  # batch 1 and, through the free batch size, batch 3
     print(f"{name}: largest relative difference {max(found):.3g}")
     assert out.is_file() and not out.with_name(out.name + ".data").exists()  # one self-contained file
 

@@ -1,4 +1,5 @@
-"""The 160k-iteration ADE20K schedule at batch 16 (tasks.md): linear warm-up, then poly decay to zero."""
+"""The 160k-iteration ADE20K schedule at batch 16 (mmsegmentation's UperNet recipe as ViT-Adapter / ViT-CoMer train
+it): linear warm-up, then poly decay to zero."""
 
 from mmengine.optim import LinearLR, PolyLR
 

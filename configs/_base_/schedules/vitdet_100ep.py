@@ -1,4 +1,5 @@
-"""ViTDet's 100-epoch COCO schedule at batch 64 (vitdet.md, detectron2's LazyConfig): step decay, short warm-up."""
+"""ViTDet's 100-epoch COCO schedule at batch 64 (ViTDet, Li et al. 2022; detectron2's LazyConfig): step decay, short
+warm-up."""
 
 from mmengine.optim import LinearLR, MultiStepLR
 

@@ -1,6 +1,7 @@
 """ViTPose's COCO schedule at batch 512 (64 per GPU x 8): 210 epochs, lr x0.1 after epochs 170 and 200.
 
-Linear warm-up over 500 iterations from lr x 0.001; validation every 10 epochs (pose.md). An epoch is the 149,813
+Linear warm-up over 500 iterations from lr x 0.001; validation every 10 epochs (ViTPose's COCO configs). An epoch is
+the 149,813
 person instances of COCO train2017 with labelled keypoints, in batches of 512 (the last one short).
 """
 
