@@ -1,0 +1,25 @@
+"""tools/benchmark_table.py on tiny workloads: one row per pair, each with both times and their ratio."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "benchmark_table.py"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_table_prints_every_pair_with_its_ratio(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["benchmark_table.py", "--quick", "--repeats", "1"])
+    runpy.run_path(str(TOOL), run_name="__main__")
+    out = capsys.readouterr().out
+    rows = re.findall(r"^(.+?)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d{3})\s*(\d\.\d{3})?$", out, re.MULTILINE)
+    expected = ["deformable attention"] * 2 + ["RoIAlign 7x7", "RoIAlign 14x14"] + ["STViT-R"] * 2
+    assert [r[0].split(" vs ")[0] for r in rows] == expected, out
+    assert all(float(r[3]) > 0 for r in rows)
+    assert all(r[4] for r in rows if r[0].startswith("STViT-R"))  # FLOPs ratios where counted
