@@ -167,7 +167,7 @@ def main() -> None:
         h, w = inputs.shape[-2:]
         other = pad_to_size(inputs, (h + 32, w + 64)) if args.dynamic_size else inputs
         checks.append(other.expand(3 if args.dynamic else 1, -1, -1, -1).contiguous())
-    # PyTorch's outputs first: tracing can leave traced tensors in a model's caches (an lru_cache of masks)
+    # PyTorch's reference outputs for every input the exported graph is checked on
     expected = [[t.detach().numpy() for t in as_list(model(x))] for x in checks]
     try:
         export(model, inputs, args.format, out, free_dims)

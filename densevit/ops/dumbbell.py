@@ -30,10 +30,10 @@ which cost more than the copy itself; the strips hold 44 MB in 4 MB pieces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from functools import lru_cache, wraps
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -161,7 +161,20 @@ def _padded_keys_values(block: RoleBlock, tokens: Tensor, pad: tuple[int, int, i
     return pad_grid(kv, *pad, value=fill)
 
 
-@lru_cache(maxsize=64)
+def _cached(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``lru_cache`` for per-size masks and indexes, bypassed while torch.export / torch.compile trace: tensors made
+    during tracing are not real tensors, and a cached one would break every later eager call."""
+    cached = lru_cache(maxsize=64)(fn)
+
+    @wraps(fn)
+    def call(*args: Any) -> Any:
+        return fn(*args) if torch.compiler.is_compiling() or torch.compiler.is_exporting() else cached(*args)
+
+    call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return call
+
+
+@_cached
 def _region_mask(
     cfg: DumbbellConfig, hw: tuple[int, int], kernel: int, semantic_keys: bool, device: torch.device,
     dtype: torch.dtype,
@@ -185,7 +198,7 @@ def _region_mask(
         return None if mask is None else mask.to(dtype).unflatten(0, (nh, nw))
 
 
-@lru_cache(maxsize=64)
+@_cached
 def _column_region_index(
     grid: tuple[int, int], windows: tuple[int, int], kernel: int, stride: int, device: torch.device
 ) -> Tensor:

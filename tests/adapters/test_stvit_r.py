@@ -18,7 +18,7 @@ from densevit.backbones.vit import LAYER_NORM, Block, ViT
 from densevit.config import build, load_config, to_plain
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.base import Batch
-from densevit.ops.dumbbell import DumbbellConfig, apply_role, check_roles, dumbbell_roles
+from densevit.ops.dumbbell import DumbbellConfig, _region_mask, apply_role, check_roles, dumbbell_roles
 from densevit.ops.semantic_tokens import (
     gather_regions,
     group_windows,
@@ -442,3 +442,18 @@ def test_quickstart_config_learns_on_tiny_data():
         optimizer.step()
         losses.append(loss.item())
     assert sum(losses[-2:]) / 2 < 0.85 * losses[0], losses
+
+
+def test_exporting_leaves_the_mask_cache_usable_for_eager_calls():
+    """Masks made while torch.export traces are not cached: the eager model still runs (and agrees) afterwards."""
+    torch.manual_seed(0)
+    model = STViTR(ViT(img_size=64, embed_dim=64, depth=4, num_heads=2), roles=("image", "init", "global", "recover"),
+                   window=2, pooled=1, init_kernel=4, recover_kernel=3).eval()
+    x = torch.randn(1, 3, 80, 80)  # 5x5 tokens: the windows are padded, so the regions need masks
+    _region_mask.cache_clear()
+    with torch.no_grad():
+        torch.export.export(model, (x,))
+        after = model(x)[0]  # a mask cached by the trace would not be a real tensor here
+        _region_mask.cache_clear()
+        reference = model(x)[0]
+    torch.testing.assert_close(after, reference)
