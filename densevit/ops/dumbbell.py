@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -162,15 +162,23 @@ def _padded_keys_values(block: RoleBlock, tokens: Tensor, pad: tuple[int, int, i
 
 
 def _cached(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``lru_cache`` for per-size masks and indexes, bypassed while torch.export / torch.compile trace: tensors made
-    during tracing are not real tensors, and a cached one would break every later eager call."""
-    cached = lru_cache(maxsize=64)(fn)
+    """A cache of per-size masks and indexes (the 64 newest) that stores nothing while torch.export / torch.compile
+    trace: tensors made during tracing are not real tensors, and a cached one would break every later eager call.
+    Real tensors cached before tracing are used as constants by the trace."""
+    cache: dict[tuple, Any] = {}
 
     @wraps(fn)
     def call(*args: Any) -> Any:
-        return fn(*args) if torch.compiler.is_compiling() or torch.compiler.is_exporting() else cached(*args)
+        if args in cache:
+            return cache[args]
+        value = fn(*args)
+        if not (torch.compiler.is_compiling() or torch.compiler.is_exporting()):
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            cache[args] = value
+        return value
 
-    call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    call.cache_clear = cache.clear  # type: ignore[attr-defined]
     return call
 
 
