@@ -260,6 +260,11 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
 ImageInput = Union[np.ndarray, str, Path, "PIL.Image.Image"]  # noqa: F821 - PIL is imported only when given
 
 
+def _is_pil(image: object) -> bool:
+    """A PIL image, recognised without importing PIL."""
+    return type(image).__module__.startswith("PIL.")
+
+
 def to_rgb(image: ImageInput, channel_order: str = "rgb") -> np.ndarray:
     """An image path, PIL image or uint8 array -> RGB uint8 [H, W, 3].
 
@@ -270,7 +275,7 @@ def to_rgb(image: ImageInput, channel_order: str = "rgb") -> np.ndarray:
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
     if isinstance(image, str | Path):
         return read_image(image)
-    if type(image).__module__.startswith("PIL."):
+    if _is_pil(image):
         return np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
         raise TypeError(f"expected an image path, a PIL image or a numpy array, got {type(image).__name__}")
@@ -295,7 +300,7 @@ def inference(model: RunnerModel, images: ImageInput | Sequence[ImageInput], *, 
     depth: ``depth`` [H, W] metres; restoration: ``restored`` uint8 [3, scale * H, scale * W];
     pose: the whole image as one person (``pose_inference``'s keys).
     """
-    if isinstance(images, str | Path | np.ndarray) or type(images).__module__.startswith("PIL."):
+    if isinstance(images, str | Path | np.ndarray) or _is_pil(images):
         images = [images]
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")

@@ -151,10 +151,6 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     return {"state_dict": load_state_dict_file(path), "meta": {"dataset_meta": meta}}
 
 
-def _read_torch(path: Path) -> Any:
-    return read_torch_checkpoint(path)
-
-
 def _read_safetensors(path: Path) -> Any:
     try:
         from safetensors.torch import load_file
@@ -165,7 +161,7 @@ def _read_safetensors(path: Path) -> Any:
 
 _READERS: dict[str, Callable[[Path], Any]] = {
     ".safetensors": _read_safetensors,
-    **dict.fromkeys((".pth", ".pt", ".bin", ".ckpt"), _read_torch),
+    **dict.fromkeys((".pth", ".pt", ".bin", ".ckpt"), read_torch_checkpoint),
     ".pkl": _read_pickle,
 }
 
