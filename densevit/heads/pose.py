@@ -1,8 +1,8 @@
 """Keypoint heatmap heads (ViTPose's classic and simple decoders, a head for adapter pyramids) and their loss.
 
-Every head maps the backbone's list of NCHW maps to heatmaps [B, K, H / 4, W / 4]. Parameter names of the two
-ViTPose decoders are those of the official ``TopdownHeatmapSimpleHead`` (``deconv_layers.{0,1,3,4}``,
-``final_layer``), so official and mmpose 1.x files load after only a prefix change.
+Every head maps the backbone's list of NCHW maps to heatmaps [B, K, H / 4, W / 4] (the pyramid head can give H / 2).
+Parameter names of the two ViTPose decoders are those of the official ``TopdownHeatmapSimpleHead``
+(``deconv_layers.{0,1,3,4}``, ``final_layer``), so official and mmpose 1.x files load after only a prefix change.
 """
 
 from __future__ import annotations
@@ -84,11 +84,12 @@ class SimplePoseHead(nn.Module):
 
 
 class PyramidPoseHead(nn.Module):
-    """Heatmaps from an adapter's stride-4 map, optionally fused with coarser levels: conv-BN-ReLU, then 1x1.
+    """Heatmaps from an adapter's finest map, optionally fused with coarser levels: conv-BN-ReLU, then 1x1.
 
     ``in_channels`` / ``strides`` describe every map the adapter returns (its ``output_shapes``); ``fuse_strides``
-    picks the levels used (4 must be one): each goes through a 1x1 lateral to ``channels``, is upsampled
-    bilinearly to the stride-4 grid and summed (a Semantic-FPN-style merge, kept to one conv after it).
+    picks the levels used: each goes through a 1x1 lateral to ``channels``, is upsampled bilinearly to the finest
+    one's grid and summed (a Semantic-FPN-style merge, kept to one conv after it). The heatmaps lie on that grid:
+    stride 4 as ViTPose's, or stride 2 where a small person needs finer heatmaps (decoding reads their size).
     """
 
     def __init__(
@@ -102,8 +103,9 @@ class PyramidPoseHead(nn.Module):
         super().__init__()
         if len(in_channels) != len(strides):
             raise ValueError(f"PyramidPoseHead: {len(in_channels)} in_channels for {len(strides)} strides")
-        if 4 not in fuse_strides:
-            raise ValueError(f"PyramidPoseHead: fuse_strides {tuple(fuse_strides)} must include the stride-4 map")
+        if min(fuse_strides, default=0) not in (2, 4):
+            raise ValueError(f"PyramidPoseHead: the finest of fuse_strides {tuple(fuse_strides)} gives the heatmaps' "
+                             "grid and must be 2 or 4")
         missing = [s for s in fuse_strides if s not in strides]
         if missing:
             raise ValueError(f"PyramidPoseHead: no input map at strides {missing}; the adapter's maps have strides "
@@ -115,7 +117,7 @@ class PyramidPoseHead(nn.Module):
         _init_decoder(self.final_layer)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
-        """features: the adapter's maps -> heatmaps [B, K, H / 4, W / 4] on the stride-4 grid."""
+        """features: the adapter's maps -> heatmaps [B, K, H / s, W / s] on the finest fused map's grid (s 2 or 4)."""
         fine = features[self.levels[0]]
         x = self.laterals[0](fine)
         for lateral, i in zip(self.laterals[1:], self.levels[1:], strict=True):

@@ -37,7 +37,7 @@ def rescore(bbox_score: float, keypoint_scores: np.ndarray, threshold: float = 0
 
 
 class TopDownPose(nn.Module):
-    """Keypoints of one person per crop: ``backbone`` -> ``head`` -> heatmaps [B, K, H / 4, W / 4].
+    """Keypoints of one person per crop: ``backbone`` -> ``head`` -> heatmaps [B, K, H / s, W / s] (s 4, or 2).
 
     ``num_keypoints`` and ``flip_pairs`` (left/right joint index pairs) come from the dataset's keypoint set; the
     config writes them once. ``sigma`` is the UDP target's Gaussian, ``blur_kernel`` DARK's blur,

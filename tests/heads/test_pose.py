@@ -16,10 +16,10 @@ K = 3
 PYRAMIDS = tiny_pyramids(32, top_level=False)
 
 
-def run(backbone, head, size):
+def run(backbone, head, size, stride=4):
     x = torch.randn(2, 3, *size)
     heatmaps = head(backbone(x))
-    assert heatmaps.shape == (2, K, size[0] // 4, size[1] // 4)
+    assert heatmaps.shape == (2, K, size[0] // stride, size[1] // stride)
     heatmaps.square().mean().backward()
     unused = [n for n, p in [*backbone.named_parameters(), *head.named_parameters()]
               if p.requires_grad and p.grad is None]
@@ -47,9 +47,22 @@ def test_pyramid_head_on_every_adapter(name, fuse_strides):
     assert not [n for n in unused if n.startswith(("laterals", "fuse", "final_layer"))]
 
 
-def test_pyramid_head_needs_the_stride4_map():
+def test_pyramid_head_on_a_stride2_map_gives_stride2_heatmaps():
+    from densevit.backbones.hybrid_vit import HybridViT
+
+    backbone = HybridViT(img_size=64, embed_dim=64, depth=2, num_heads=2, stem_widths=(8, 16, 32, 64),
+                         stem_out_indices=(0, 1, 2))
+    shapes = output_shapes(backbone, "test")
+    assert [s.stride for s in shapes] == [2, 4, 8, 16]
+    head = PyramidPoseHead([s.channels for s in shapes], [s.stride for s in shapes], K, (2, 4, 8, 16), channels=16)
+    assert run(backbone, head, (64, 48), stride=2) == []
+
+
+def test_pyramid_head_needs_its_fused_maps():
     with pytest.raises(ValueError, match=r"no input map at strides \[4\]"):
         PyramidPoseHead([32, 32], [8, 16], K)
+    with pytest.raises(ValueError, match=r"finest of fuse_strides \(8, 16\).*must be 2 or 4"):
+        PyramidPoseHead([32, 32], [8, 16], K, fuse_strides=(8, 16))
 
 
 def test_joints_mse_loss_is_the_reference_sum_over_joints():
