@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from densevit.datasets.coco import load_coco_json
-from densevit.datasets.io import read_image, read_json
+from densevit.datasets.io import ImageReader, read_json
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 
@@ -122,7 +122,8 @@ class CocoKeypoints(Dataset):
     category's boxes scoring ``bbox_score_thr`` or more are kept. ``num_keypoints``: the count the model was built
     for, checked against the file. ``empty_crop`` (training): an annotation whose labelled joints all fall outside
     its un-augmented crop is counted in ``skipped`` and left out (``"skip"``) or raises (``"error"``).
-    ``skipped`` counts every annotation left out, by reason.
+    ``skipped`` counts every annotation left out, by reason. ``cache_images`` keeps decoded images in memory
+    (``densevit.datasets.io.ImageReader``): for small sets, where decoding is most of a data worker's time.
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class CocoKeypoints(Dataset):
         augment: TopDownAugment | dict | None = None,
         padding: float = DEFAULT_PADDING,
         empty_crop: str = "skip",
+        cache_images: bool = False,
     ) -> None:
         if train and bbox_file is not None:
             raise ValueError("CocoKeypoints: training samples come from ground-truth boxes; bbox_file is for "
@@ -152,6 +154,7 @@ class CocoKeypoints(Dataset):
         self.input_size = (int(input_size[0]), int(input_size[1]))  # (H, W)
         self.train = train
         self.padding = padding
+        self.read_image = ImageReader(cache_images)
         self.augment = augment if isinstance(augment, TopDownAugment) else TopDownAugment(**(augment or {}))
         data = load_coco_json(self.ann_file)
         category = keypoint_category(data, f"annotation file {self.ann_file}", category_id)
@@ -325,7 +328,7 @@ class CocoKeypoints(Dataset):
         inst = self.instances[index]
         info = self.images[inst["img_id"]]
         path = self.img_dir / info["file_name"]
-        image = read_image(path)
+        image = self.read_image(path)
         h0, w0 = image.shape[:2]
         h, w = self.input_size
         if self.train:

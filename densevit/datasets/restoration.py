@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from densevit.datasets.io import read_image
+from densevit.datasets.io import ImageReader
 from densevit.ops.degradations import add_gaussian_noise, gaussian_blur, imresize
 
 __all__ = [
@@ -206,7 +206,10 @@ def _chw(image: np.ndarray) -> torch.Tensor:
 
 
 class PairedImageDataset(Dataset):
-    """Ground-truth / degraded image pairs from two folders, or clean images degraded on the fly (module doc)."""
+    """Ground-truth / degraded image pairs from two folders, or clean images degraded on the fly (module doc).
+
+    ``cache_images`` keeps decoded images in memory (``densevit.datasets.io.ImageReader``): for small sets.
+    """
 
     def __init__(
         self,
@@ -222,6 +225,7 @@ class PairedImageDataset(Dataset):
         rot90: bool = False,
         seed: int | None = None,
         name: str | None = None,
+        cache_images: bool = False,
     ) -> None:
         if scale < 1:
             raise ValueError(f"PairedImageDataset: scale must be >= 1, got {scale}")
@@ -248,6 +252,7 @@ class PairedImageDataset(Dataset):
         self.flip = flip
         self.rot90 = rot90
         self.seed = seed
+        self.read_image = ImageReader(cache_images)
         self.name = name or Path(gt_dir).parent.name or str(gt_dir)
 
     @property
@@ -269,10 +274,10 @@ class PairedImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         gt_path, lq_path = self.pairs[index]
-        gt = read_image(gt_path)
+        gt = self.read_image(gt_path)
         s = self.scale
         if lq_path is not None:
-            lq = read_image(lq_path)
+            lq = self.read_image(lq_path)
         else:
             gt = gt[: gt.shape[0] - gt.shape[0] % s, : gt.shape[1] - gt.shape[1] % s]  # modcrop: whole LR pixels
             if self.crop_size is not None:  # crop and flip the clean image first, so the noise is drawn per patch

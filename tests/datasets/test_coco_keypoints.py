@@ -51,11 +51,13 @@ def write_dots_dataset(root: Path, k: int = 17, category: dict | None = None) ->
     return ann_file
 
 
-def test_crop_joints_land_on_their_dots_under_flip_rotation_and_half_body(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache_images", [False, True])
+def test_crop_joints_land_on_their_dots_under_flip_rotation_and_half_body(tmp_path: Path, cache_images: bool) -> None:
     ann_file = write_dots_dataset(tmp_path)
     augment = TopDownAugment(flip_prob=0.5, half_body_prob=0.5, rotate_prob=1.0, rotate_factor=60.0,
                              scale_range=(0.8, 1.2))
-    ds = CocoKeypoints(ann_file, tmp_path, input_size=(256, 192), train=True, augment=augment)
+    ds = CocoKeypoints(ann_file, tmp_path, input_size=(256, 192), train=True, augment=augment,
+                       cache_images=cache_images)
     np.random.seed(3)
     flips = 0
     for _ in range(12):

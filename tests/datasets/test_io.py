@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from densevit.datasets.io import CorruptImageError, read_image
+from densevit.datasets.io import CorruptImageError, ImageReader, read_image
 from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.runner import build_runner
 
@@ -69,3 +69,16 @@ def test_training_skips_corrupt_images_only_when_asked(tiny_config, tmp_path):
     assert not isinstance(runner.train_dataloader.dataset, SkipCorrupt)
     with pytest.raises(ValueError, match="on_corrupt_image='ignore'"):
         build_runner(Config(tiny_config(on_corrupt_image="ignore")), work_dir=tmp_path / "bad")
+
+
+def test_image_reader_cache_decodes_once_and_hands_out_read_only_images(tmp_path):
+    path = _image(tmp_path / "a.png")
+    cached, plain = ImageReader(cache=True), ImageReader()
+    first = cached(path)
+    np.testing.assert_array_equal(first, read_image(path))
+    path.unlink()  # a second read must come from memory
+    assert cached(path) is first
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0, 0] = 1  # a pipeline changing a cached image in place would corrupt every later sample
+    with pytest.raises(FileNotFoundError):
+        plain(path)

@@ -51,9 +51,10 @@ def test_sr_pairs_by_name_template(div2k: Path) -> None:
     assert sample["scale"] == 2 and sample["set_name"] == "DIV2K" and sample["img_shape"] == (12, 16)
 
 
-def test_aligned_crops_flips_and_rotations(div2k: Path) -> None:
+@pytest.mark.parametrize("cache_images", [False, True])
+def test_aligned_crops_flips_and_rotations(div2k: Path, cache_images: bool) -> None:
     ds = PairedImageDataset(div2k / "HR", div2k / "LR_bicubic" / "X2", lq_name="{}x2", scale=2, crop_size=8,
-                            flip=True, rot90=True)
+                            flip=True, rot90=True, cache_images=cache_images)
     np.random.seed(0)
     for _ in range(10):
         item = ds[0]
