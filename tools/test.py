@@ -55,7 +55,7 @@ def main() -> None:
     from densevit.engine.metric import SampleHook
     from densevit.engine.runner import build_runner
     from densevit.evaluation.segmentation import confusion_matrix
-    from densevit.models.base import TestTimeAugmented
+    from densevit.models.base import SupportsTTA
     from densevit.models.mask_rcnn import MaskRCNN
     from densevit.models.segmentor import Segmentor
     from densevit.vis.canvas import png_bytes, side_by_side
@@ -72,7 +72,7 @@ def main() -> None:
     model.class_names = tuple(getattr(dataset, "classes", ()))  # the pictures name the classes
 
     # every option is checked against the config's task before the checkpoint is read
-    if args.tta is not None and not isinstance(model.model, TestTimeAugmented):
+    if args.tta is not None and not isinstance(model.model, SupportsTTA):
         raise SystemExit(f"--tta / --no-tta: {name} has no test-time augmentation (segmentation, depth and pose "
                          "models have)")
     if args.out and task.files is None and not args.out.endswith(".json"):

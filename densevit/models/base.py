@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["Batch", "TaskModel", "TestTimeAugmented"]
+__all__ = ["Batch", "SupportsTTA", "TaskModel"]
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TaskModel(Protocol):
 
 
 @runtime_checkable
-class TestTimeAugmented(Protocol):
+class SupportsTTA(Protocol):
     """A task model whose ``predict`` can average augmented views of each image (flips, scales)."""
 
     def set_tta(self, enabled: bool) -> str:
