@@ -1,9 +1,9 @@
 """Python API for scripts: build a model from a config and checkpoint, run it on images, turn its predictions
-into pictures and JSON records.
+into pictures (per image, or per video frame) and JSON records.
 
 ``init_model`` returns a ``RunnerModel`` (``densevit.engine.model``): the task model as ``.model`` with its data
 preprocessor, plus the ``class_names`` / ``cat_ids`` / ``test_transforms`` that scripts need. What differs between
-the task models (how an image becomes a model input, how a prediction becomes files) is a ``Task`` of three small
+the task models (how an image becomes a model input, how a prediction becomes files) is a ``Task`` of four small
 functions per task-model class in ``TASKS``; ``task_of(model)`` picks it. A new task adds its entry there.
 
 Top-down pose runs per person box: ``pose_inference(model, image, boxes)`` crops each box as the pose dataset does
@@ -199,6 +199,35 @@ def pose_records(model: nn.Module, pred: dict, image_id: int, file_name: str) ->
                                         _numpy(pred["scores"]), _numpy(pred["boxes"]), strict=True)]
 
 
+# --- prediction -> one video frame: RGB [H', W', 3] whose size depends only on the frame's size ------------------
+
+
+def detection_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """The detection picture (boxes, masks, names, scores) at the frame's size."""
+    return detection_pictures(model, image, pred, score_thr)[""]
+
+
+def segmentation_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """The classes tinted over the frame, without the legend (it lists the classes present: its size would change)."""
+    return draw_segmentation(image, pred["sem_seg"], model.class_names, ignore_index=model.model.ignore_index,
+                             legend=False)
+
+
+def depth_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """Colour-mapped depth over the model's range with its colour bar (a fixed scale, so frames compare)."""
+    return draw_depth(pred["depth"], model.model.min_depth, model.model.max_depth)
+
+
+def restoration_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """Input | restored side by side, without the zoomed crops (where they sit would jump from frame to frame)."""
+    return draw_comparison(image, _numpy(pred["restored"]).transpose(1, 2, 0), zoom=False)
+
+
+def pose_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """The skeleton picture (joints, limbs, boxes, scores) at the frame's size."""
+    return pose_pictures(model, image, pred, score_thr)[""]
+
+
 # --- a test sample's ground truth in the prediction's form, drawn beside it (``tools/test.py --show-dir``) --------
 
 
@@ -235,29 +264,32 @@ def restoration_truth(sample: dict, dataset: Any) -> dict:
 class Task:
     """How scripts feed one kind of task model and what they write from its predictions.
 
-    ``predict`` (optional) replaces the batched whole-image path of ``inference`` for one image. ``files`` are the
-    raw prediction as pictures (None where the records are the raw format: COCO results); ``truth`` gives a test
-    sample's ground truth in the prediction's form (from the sample, or the test dataset), so that the same
-    drawing shows both (None: not drawn).
+    ``frame`` draws a video frame's picture; ``predict`` (optional) replaces the batched whole-image path of
+    ``inference`` for one image. ``files`` are the raw prediction as pictures (None where the records are the raw
+    format: COCO results); ``truth`` gives a test sample's ground truth in the prediction's form (from the sample,
+    or the test dataset), so that the same drawing shows both (None: not drawn).
     """
 
     to_input: Callable[[A.Compose | None, np.ndarray], np.ndarray]
     pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray | bytes]]  # arrays, or PNG bytes
     records: Callable[[nn.Module, dict, int, str], list[dict]]
+    frame: Callable[[nn.Module, np.ndarray, dict, float], np.ndarray]
     predict: Callable[[RunnerModel, np.ndarray], dict] | None = None
     files: Callable[[nn.Module, dict], dict[str, np.ndarray | bytes]] | None = None
     truth: Callable[[dict, Any], dict] | None = None
 
 
 TASKS: dict[type[nn.Module], Task] = {
-    MaskRCNN: Task(instance_input, detection_pictures, detection_records, truth=detection_truth),
-    Segmentor: Task(dense_input, segmentation_pictures, segmentation_records, files=segmentation_files,
-                    truth=segmentation_truth),
-    DepthEstimator: Task(dense_input, depth_pictures, depth_records, files=depth_files, truth=depth_truth),
-    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records, files=restoration_files,
-                        truth=restoration_truth),
+    MaskRCNN: Task(instance_input, detection_pictures, detection_records, detection_frame, truth=detection_truth),
+    Segmentor: Task(dense_input, segmentation_pictures, segmentation_records, segmentation_frame,
+                    files=segmentation_files, truth=segmentation_truth),
+    DepthEstimator: Task(dense_input, depth_pictures, depth_records, depth_frame, files=depth_files,
+                         truth=depth_truth),
+    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records, restoration_frame,
+                        files=restoration_files, truth=restoration_truth),
     # a test sample is one person crop: an image's people are spread over samples, so nothing is drawn per sample
-    TopDownPose: Task(pose_input, pose_pictures, pose_records, lambda model, image: pose_inference(model, image)),
+    TopDownPose: Task(pose_input, pose_pictures, pose_records, pose_frame,
+                      lambda model, image: pose_inference(model, image)),
 }
 
 

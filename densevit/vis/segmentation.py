@@ -47,12 +47,14 @@ def draw_segmentation(
     alpha: float = 0.5,
     ignore_index: int = 255,
     transparent: Sequence[str] = ("background",),
+    legend: bool = True,
 ) -> np.ndarray:
     """image RGB uint8 [H, W, 3], sem_seg [H, W] class indices -> overlay with a legend on the right: RGB uint8.
 
     Each class gets its colour blended at ``alpha``; ``ignore_index`` pixels and the classes named in
     ``transparent`` (a background class, by default) are left as they are. The legend lists the tinted classes
-    present, most frequent first.
+    present, most frequent first; ``legend=False`` returns the overlay alone, at the image's size (video frames,
+    where a legend that follows the classes present would change the picture's size).
     """
     labels = _numpy(sem_seg)
     if labels.shape != image.shape[:2]:
@@ -64,6 +66,8 @@ def draw_segmentation(
     out = image.copy()
     tint = colors[np.where(valid, labels, 0)]
     out[valid] = (image[valid] * (1 - alpha) + tint[valid] * alpha).astype(np.uint8)
+    if not legend:
+        return out
     counts = np.bincount(labels[valid].ravel().astype(np.int64), minlength=1)
     present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
     panel = _legend(present, class_names, colors, out.shape[0])

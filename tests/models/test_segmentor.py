@@ -193,6 +193,8 @@ def test_draw_segmentation_tints_classes_and_adds_a_legend():
     assert not np.array_equal(out[5, 5], out[5, 45])  # two classes, two tints
     legend = out[:, 60:]
     assert (legend < 255).any() and (legend == 255).any()
+    np.testing.assert_array_equal(draw_segmentation(image, sem_seg, ("sky", "tree", "road"), legend=False),
+                                  out[:40, :60])  # a video frame: the overlay alone
     with pytest.raises(ValueError, match="original image coordinates"):
         draw_segmentation(image, sem_seg[:20], ("sky", "tree", "road"))
 
