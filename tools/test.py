@@ -36,6 +36,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
     args = parser.parse_args()
+    if args.show_num < 1:
+        parser.error(f"--show-num {args.show_num}: draw at least one image")
     if args.show_dir is None and args.score_thr is not None:
         parser.error("--score-thr sets what --show-dir draws; give --show-dir too")
     return args
@@ -111,7 +113,7 @@ def main() -> None:
             image, thr = read_image(sample["img_path"]), 0.3 if args.score_thr is None else args.score_thr
             truth = {**sample, **task.truth(sample, dataset)}
             panels = [next(iter(task.pictures(model, image, s, t).values())) for s, t in ((sample, thr), (truth, 0.0))]
-            shown.append(Path(sample["img_path"]).stem)
+            shown.append("_".join(filter(None, (str(sample.get("set_name", "")), Path(sample["img_path"]).stem))))
             picture = side_by_side(*panels, titles=("prediction", "ground truth"), gap=8)
             (Path(args.show_dir) / f"{shown[-1]}.png").write_bytes(png_bytes(picture))
 
