@@ -110,7 +110,9 @@ class EMARun(NamedTuple):
 
 def _train(cfg: dict[str, Any], work_dir: Path, resume: str | bool = False) -> WeightProbe:
     probe = WeightProbe()
-    runner = build_runner(Config(cfg), work_dir=work_dir, resume=resume)
+    # mmengine names its logger after the run: a unique name per run (the default is the start second)
+    name = f"{work_dir.parent.name}_{work_dir.name}"
+    runner = build_runner(Config({**cfg, "experiment_name": name}), work_dir=work_dir, resume=resume)
     runner.register_hook(probe)
     runner.train()
     return probe
@@ -129,7 +131,7 @@ def ema_run(tmp_path_factory) -> EMARun:
         probe = _train(cfg, root / "work")
     finally:
         torch.set_num_threads(threads)
-    return EMARun(cfg, write_config(cfg, root / "ema.py"), root / "work", probe)
+    return EMARun(cfg, write_config({**cfg, "experiment_name": "ema_test"}, root / "ema.py"), root / "work", probe)
 
 
 def _checkpoint(path: Path) -> dict:
@@ -246,7 +248,8 @@ def test_checkpoint_without_ema_still_loads(ema_run, tmp_path):
     assert model.weights_note is None
     for name, value in _params(model.model).items():
         assert torch.equal(value, ema_run.probe.trained[1][name]), name
-    runner = build_runner(Config(ema_run.config), work_dir=tmp_path / "test", load_from=str(old), train=False)
+    runner = build_runner(Config({**ema_run.config, "experiment_name": "old_test"}), work_dir=tmp_path / "test",
+                          load_from=str(old), train=False)
     assert "psnr" in runner.test()
     # resumed under an EMA config, the average starts again from the weights resumed
     probe = _train(ema_run.config, tmp_path / "resumed", resume=str(old))
@@ -255,7 +258,7 @@ def test_checkpoint_without_ema_still_loads(ema_run, tmp_path):
 
 def test_resuming_an_ema_run_without_the_hook_is_refused(ema_run, tmp_path):
     """Without the hook nothing swaps the trained weights back: training would go on from the average."""
-    cfg = {**ema_run.config, "custom_hooks": []}
+    cfg = {**ema_run.config, "custom_hooks": [], "experiment_name": "no_hook"}
     runner = build_runner(Config(cfg), work_dir=tmp_path, resume=str(ema_run.work_dir / "iter_2.pth"))
     with pytest.raises(ValueError, match=r"iter_2.pth: the run kept an EMA .* custom_hooks"):
         runner.train()
