@@ -218,24 +218,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def png_bytes(picture: np.ndarray) -> bytes:
-    """RGB [H, W, 3] or single-channel uint8/uint16 [H, W] -> PNG file contents."""
-    import cv2
-
-    if picture.ndim == 3:
-        picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", picture)
-    if not ok:
-        raise OSError(f"could not encode a {picture.dtype} {list(picture.shape)} array as PNG")
-    return encoded.tobytes()
-
-
 def main() -> None:
     args = parse_args()
     # imported after parsing, so that --help answers at once (torch alone takes seconds to import)
     from densevit.apis import detect_people, inference, init_model, pose_inference, task_of
     from densevit.config import load_config
     from densevit.models.pose import TopDownPose
+    from densevit.vis.canvas import png_bytes
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +238,8 @@ def main() -> None:
         stems = output_stems(paths)
         frames, count = read_images(paths, image_ids(paths, args.ann_file, args.bbox_file), skipped), len(paths)
     model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
+    if model.weights_note:
+        print(f"{args.checkpoint}: {model.weights_note}")
     task = task_of(model)
     if args.tile is not None:
         if not hasattr(model.model, "tile"):

@@ -16,7 +16,7 @@ from densevit.datasets.demo import generate_demo_dataset
 from densevit.engine.data import collate
 from densevit.heads.seg_heads import FCNHead, MLPHead
 from densevit.heads.uper import UPerHead
-from densevit.models.base import Batch
+from densevit.models.base import Batch, SupportsTTA
 from densevit.models.segmentor import Segmentor, seg_cross_entropy, slide_inference
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
 
@@ -79,6 +79,14 @@ def test_predict_returns_labels_in_original_coordinates():
     logits = model.decode_head([image])
     expected = F.interpolate(logits, size=(80, 112), mode="bilinear", align_corners=False).argmax(1)[0]
     assert (out[0]["sem_seg"] == expected).float().mean() > 0.99
+
+
+def test_set_tta_adds_mirrored_views_to_the_scales_and_off_leaves_one_view():
+    model = pixel_model(tta_scales=(0.5, 1.0))
+    assert isinstance(model, SupportsTTA)
+    assert model.set_tta(True) == "views at scales 0.5, 1 and their mirror images"
+    assert model.tta_flip and model.tta_scales == (0.5, 1.0)
+    assert model.set_tta(False) == "views at scales 1" and not model.tta_flip and model.tta_scales == (1.0,)
 
 
 def test_flip_and_multiscale_tta_average_probabilities():
