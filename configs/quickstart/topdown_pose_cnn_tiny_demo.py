@@ -10,5 +10,5 @@ from densevit.backbones.timm_backbone import TimmBackbone
 with read_base():
     from .topdown_pose_hybrid_vit_tiny_demo import *
 
-model.backbone = dict(type=TimmBackbone, model_name="resnet10t", out_indices=(1, 2, 3))  # strides 4, 8, 16
-model.head.in_channels = (64, 128, 256)
+model.backbone = dict(type=TimmBackbone, model_name="resnet10t", out_indices=(0, 1, 2, 3))  # strides 2, 4, 8, 16
+model.head.in_channels = (64, 64, 128, 256)
