@@ -13,6 +13,7 @@ person, and ``detect_people`` finds the boxes with a densevit detector.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from densevit.checkpoint import load_state, read_checkpoint
+from densevit.checkpoint import ema_note, load_state, read_checkpoint
 from densevit.config import build, load_config, resolve_type, to_plain
 from densevit.datasets.coco import decode_segmentation
 from densevit.datasets.coco_keypoints import DEFAULT_INPUT_SIZE, DEFAULT_PADDING, crop_person
@@ -57,6 +58,8 @@ __all__ = [
     "task_of",
     "to_rgb",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEPTH_PNG_SCALE = 1000.0  # uint16 value per metre in the 16-bit depth PNGs (millimetres, as NYUv2 stores them)
 
@@ -324,17 +327,21 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     The result's ``.model`` is the task model. It gets ``class_names``/``cat_ids`` from the checkpoint's dataset meta
     (class names fall back to the config's test dataset), ``test_transforms`` from the config's test (or val)
     dataset, and keeps that dataset's config (``test_dataset_cfg``: a pose model's crop size) and the checkpoint's
-    ``dataset_meta`` (a pose model's keypoint set).
+    ``dataset_meta`` (a pose model's keypoint set). A checkpoint of a run with an EMA of its weights holds the
+    average as its ``state_dict``, so that is what is loaded; ``weights_note`` then says so (None otherwise).
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     task_model = build(to_plain(cfg.model), "model")
     task_of(task_model)  # fail before loading weights for a model no script can run
     model = RunnerModel(task_model, build(to_plain(cfg.get("data_preprocessor")), "data_preprocessor"))
     meta: dict = {}
+    note = None
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)
         load_state(task_model, ckpt.get("state_dict", ckpt), str(checkpoint), "densevit")  # strict: names misfits
         meta = ckpt.get("meta", {}).get("dataset_meta") or {}
+        if note := ema_note(ckpt):
+            logger.info("%s: %s", checkpoint, note)
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     dataset_cfg = to_plain(loader["dataset"]) if loader else {}
     model.test_transforms = build(dataset_cfg.get("transforms"), "test_dataloader.dataset.transforms")
@@ -342,6 +349,7 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     model.dataset_meta = meta
     model.class_names = _class_names(meta, dataset_cfg, task_model)
     model.cat_ids = list(meta.get("cat_ids", range(1, len(model.class_names) + 1)))
+    model.weights_note = note
     return model.to(device).eval()
 
 

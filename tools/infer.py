@@ -238,6 +238,8 @@ def main() -> None:
         stems = output_stems(paths)
         frames, count = read_images(paths, image_ids(paths, args.ann_file, args.bbox_file), skipped), len(paths)
     model = init_model(load_config(args.config, args.cfg_options), args.checkpoint, args.device)
+    if model.weights_note:
+        print(f"{args.checkpoint}: {model.weights_note}")
     task = task_of(model)
     if args.tile is not None:
         if not hasattr(model.model, "tile"):
