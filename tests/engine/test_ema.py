@@ -242,14 +242,16 @@ def _without_ema(checkpoint: dict) -> dict:
 
 
 def test_checkpoint_without_ema_still_loads(ema_run, tmp_path):
-    old = tmp_path / "old.pth"
+    """A training checkpoint without EMA, and bare weights (a converted file), load under an EMA config too."""
+    old, bare = tmp_path / "old.pth", tmp_path / "bare.pth"
     torch.save(_without_ema(_checkpoint(ema_run.work_dir / "iter_2.pth")), old)
+    torch.save(torch.load(old, weights_only=True)["state_dict"], bare)
     model = init_model(load_config(ema_run.config_file), old)
     assert model.weights_note is None
     for name, value in _params(model.model).items():
         assert torch.equal(value, ema_run.probe.trained[1][name]), name
     runner = build_runner(Config({**ema_run.config, "experiment_name": "old_test"}), work_dir=tmp_path / "test",
-                          load_from=str(old), train=False)
+                          load_from=str(bare), train=False)
     assert "psnr" in runner.test()
     # resumed under an EMA config, the average starts again from the weights resumed
     probe = _train(ema_run.config, tmp_path / "resumed", resume=str(old))
