@@ -36,7 +36,7 @@ KEY_NUMBERS = {
     "quickstart/mask_rcnn_vit_comer_tiny_demo.py": (7905619, 240, 4e-4, 8),
     "quickstart/mask_rcnn_vit_tiny_demo.py": (6281075, 1000, 4e-4, 8),
     "quickstart/upernet_vit_tiny_demo.py": (1892108, 3200, 2e-3, 8),
-    "quickstart/topdown_pose_hybrid_vit_tiny_demo.py": (1317169, 2000, 2e-3, 32),
+    "quickstart/topdown_pose_hybrid_vit_tiny_demo.py": (1277585, 2000, 2e-3, 32),
     "stvit_r/cascade_mask_rcnn_stvit_r_swin_b_3x.py": (139354215, 263880, 1e-4, 2),
     "stvit_r/cascade_mask_rcnn_stvit_r_swin_s_3x.py": (101300069, 263880, 1e-4, 2),
     "stvit_r/mask_rcnn_stvit_r_swin_b_3x.py": (109093117, 263880, 1e-4, 2),
