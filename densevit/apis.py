@@ -1,9 +1,9 @@
 """Python API for scripts: build a model from a config and checkpoint, run it on images, turn its predictions
-into pictures and JSON records.
+into pictures (per image, or per video frame) and JSON records.
 
 ``init_model`` returns a ``RunnerModel`` (``densevit.engine.model``): the task model as ``.model`` with its data
 preprocessor, plus the ``class_names`` / ``cat_ids`` / ``test_transforms`` that scripts need. What differs between
-the task models (how an image becomes a model input, how a prediction becomes files) is a ``Task`` of three small
+the task models (how an image becomes a model input, how a prediction becomes files) is a ``Task`` of four small
 functions per task-model class in ``TASKS``; ``task_of(model)`` picks it. A new task adds its entry there.
 
 Top-down pose runs per person box: ``pose_inference(model, image, boxes)`` crops each box as the pose dataset does
@@ -13,10 +13,11 @@ person, and ``detect_people`` finds the boxes with a densevit detector.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import albumentations as A
 import numpy as np
@@ -24,8 +25,9 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from densevit.checkpoint import load_state, read_checkpoint
+from densevit.checkpoint import ema_note, load_state, read_checkpoint
 from densevit.config import build, load_config, resolve_type, to_plain
+from densevit.datasets.coco import decode_segmentation
 from densevit.datasets.coco_keypoints import DEFAULT_INPUT_SIZE, DEFAULT_PADDING, crop_person
 from densevit.datasets.io import read_image
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS, KeypointInfo
@@ -57,6 +59,8 @@ __all__ = [
     "to_rgb",
 ]
 
+logger = logging.getLogger(__name__)
+
 DEPTH_PNG_SCALE = 1000.0  # uint16 value per metre in the 16-bit depth PNGs (millimetres, as NYUv2 stores them)
 
 
@@ -80,6 +84,7 @@ def dense_input(transforms: A.Compose | None, image: np.ndarray) -> np.ndarray:
 
 
 # --- prediction -> pictures {file name suffix: RGB [H, W, 3] or single-channel array} and JSON records -----------
+# The first picture is the drawing; ``files`` are the raw prediction as files (what ``tools/test.py --out`` saves).
 
 
 def detection_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
@@ -97,13 +102,18 @@ def detection_records(model: nn.Module, pred: dict, image_id: int, file_name: st
     return [{**r, "file_name": file_name} for r in records]
 
 
+def segmentation_files(model: nn.Module, pred: dict) -> dict[str, bytes]:
+    """``<stem>_labels.png``: the class indices as pixel values, with a palette that shows them in colour."""
+    return {"_labels": label_palette_png(pred["sem_seg"], len(model.class_names))}
+
+
 def segmentation_pictures(model: nn.Module, image: np.ndarray, pred: dict,
                           score_thr: float) -> dict[str, np.ndarray | bytes]:
-    """``<stem>_overlay.png``: classes tinted over the image (a background class left clear) with a legend;
-    ``<stem>_labels.png``: the class indices as pixel values, with a palette that shows them in colour."""
+    """``<stem>_overlay.png``: classes tinted over the image (a background class left clear) with a legend, and
+    ``segmentation_files``."""
     return {"_overlay": draw_segmentation(image, pred["sem_seg"], model.class_names,
                                           ignore_index=model.model.ignore_index),
-            "_labels": label_palette_png(pred["sem_seg"], len(model.class_names))}
+            **segmentation_files(model, pred)}
 
 
 def segmentation_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
@@ -116,11 +126,15 @@ def segmentation_records(model: nn.Module, pred: dict, image_id: int, file_name:
              "class_fractions": fractions}]
 
 
+def depth_files(model: nn.Module, pred: dict) -> dict[str, np.ndarray]:
+    """``<stem>_depth16.png``: uint16 millimetres (0 = none)."""
+    return {"_depth16": depth_to_png16(pred["depth"], DEPTH_PNG_SCALE)}
+
+
 def depth_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
-    """``<stem>_depth.png``: colour-mapped depth over the model's range with a colour bar; ``<stem>_depth16.png``:
-    uint16 millimetres (0 = none)."""
+    """``<stem>_depth.png``: colour-mapped depth over the model's range with a colour bar, and ``depth_files``."""
     return {"_depth": draw_depth(pred["depth"], model.model.min_depth, model.model.max_depth),
-            "_depth16": depth_to_png16(pred["depth"], DEPTH_PNG_SCALE)}
+            **depth_files(model, pred)}
 
 
 def depth_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
@@ -131,11 +145,16 @@ def depth_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -
              "depth_min": low, "depth_median": mid, "depth_max": high, "png16_scale": DEPTH_PNG_SCALE}]
 
 
+def restoration_files(model: nn.Module, pred: dict) -> dict[str, np.ndarray]:
+    """``<stem>_restored.png``: the restored image at full resolution."""
+    return {"_restored": _numpy(pred["restored"]).transpose(1, 2, 0)}
+
+
 def restoration_pictures(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> dict[str, np.ndarray]:
-    """``<stem>_restored.png``: the restored image at full resolution; ``<stem>_compare.png``: input | restored with
-    a zoomed crop of each where they differ most."""
-    restored = _numpy(pred["restored"]).transpose(1, 2, 0)
-    return {"_restored": restored, "_compare": draw_comparison(image, restored)}
+    """``restoration_files``, and ``<stem>_compare.png``: input | restored with a zoomed crop of each where they
+    differ most."""
+    files = restoration_files(model, pred)
+    return {**files, "_compare": draw_comparison(image, files["_restored"])}
 
 
 def restoration_records(model: nn.Module, pred: dict, image_id: int, file_name: str) -> list[dict]:
@@ -183,25 +202,97 @@ def pose_records(model: nn.Module, pred: dict, image_id: int, file_name: str) ->
                                         _numpy(pred["scores"]), _numpy(pred["boxes"]), strict=True)]
 
 
+# --- prediction -> one video frame: RGB [H', W', 3] whose size depends only on the frame's size ------------------
+
+
+def detection_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """The detection picture (boxes, masks, names, scores) at the frame's size."""
+    return detection_pictures(model, image, pred, score_thr)[""]
+
+
+def segmentation_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """The classes tinted over the frame, without the legend (it lists the classes present: its size would change)."""
+    return draw_segmentation(image, pred["sem_seg"], model.class_names, ignore_index=model.model.ignore_index,
+                             legend=False)
+
+
+def depth_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """Colour-mapped depth over the model's range with its colour bar (a fixed scale, so frames compare)."""
+    return draw_depth(pred["depth"], model.model.min_depth, model.model.max_depth)
+
+
+def restoration_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """Input | restored side by side, without the zoomed crops (where they sit would jump from frame to frame)."""
+    return draw_comparison(image, _numpy(pred["restored"]).transpose(1, 2, 0), zoom=False)
+
+
+def pose_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
+    """The skeleton picture (joints, limbs, boxes, scores) at the frame's size."""
+    return pose_pictures(model, image, pred, score_thr)[""]
+
+
+# --- a test sample's ground truth in the prediction's form, drawn beside it (``tools/test.py --show-dir``) --------
+
+
+def detection_truth(sample: dict, dataset: Any) -> dict:
+    """The image's objects as ``CocoDetection`` keeps them (crowds and tiny boxes left out), with score 1."""
+    anns = dataset.anns[int(sample["img_id"])]
+    h0, w0 = (int(v) for v in sample["ori_shape"])
+    truth = {"boxes": np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                               np.float32).reshape(-1, 4),
+             "labels": np.array([a["label"] for a in anns], np.int64), "scores": np.ones(len(anns))}
+    if dataset.with_mask:
+        truth["masks"] = np.stack([decode_segmentation(a["segmentation"], h0, w0) for a in anns]) if anns else \
+            np.zeros((0, h0, w0), np.uint8)
+    return truth
+
+
+def segmentation_truth(sample: dict, dataset: Any) -> dict:
+    """The label map (``ignore_index`` pixels stay untinted)."""
+    return {"sem_seg": sample["gt_sem_seg"]}
+
+
+def depth_truth(sample: dict, dataset: Any) -> dict:
+    """The depth map; pixels without depth (0) are drawn black."""
+    depth = _numpy(sample["gt_depth"]).astype(np.float32)
+    return {"depth": np.where(depth > 0, depth, np.nan)}
+
+
+def restoration_truth(sample: dict, dataset: Any) -> dict:
+    """The clean image."""
+    return {"restored": sample["gt"]}
+
+
 @dataclass(frozen=True)
 class Task:
     """How scripts feed one kind of task model and what they write from its predictions.
 
-    ``predict`` (optional) replaces the batched whole-image path of ``inference`` for one image.
+    ``frame`` draws a video frame's picture; ``predict`` (optional) replaces the batched whole-image path of
+    ``inference`` for one image. ``files`` are the raw prediction as pictures (None where the records are the raw
+    format: COCO results); ``truth`` gives a test sample's ground truth in the prediction's form (from the sample,
+    or the test dataset), so that the same drawing shows both (None: not drawn).
     """
 
     to_input: Callable[[A.Compose | None, np.ndarray], np.ndarray]
     pictures: Callable[[nn.Module, np.ndarray, dict, float], dict[str, np.ndarray | bytes]]  # arrays, or PNG bytes
     records: Callable[[nn.Module, dict, int, str], list[dict]]
+    frame: Callable[[nn.Module, np.ndarray, dict, float], np.ndarray]
     predict: Callable[[RunnerModel, np.ndarray], dict] | None = None
+    files: Callable[[nn.Module, dict], dict[str, np.ndarray | bytes]] | None = None
+    truth: Callable[[dict, Any], dict] | None = None
 
 
 TASKS: dict[type[nn.Module], Task] = {
-    MaskRCNN: Task(instance_input, detection_pictures, detection_records),
-    Segmentor: Task(dense_input, segmentation_pictures, segmentation_records),
-    DepthEstimator: Task(dense_input, depth_pictures, depth_records),
-    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records),
-    TopDownPose: Task(pose_input, pose_pictures, pose_records, lambda model, image: pose_inference(model, image)),
+    MaskRCNN: Task(instance_input, detection_pictures, detection_records, detection_frame, truth=detection_truth),
+    Segmentor: Task(dense_input, segmentation_pictures, segmentation_records, segmentation_frame,
+                    files=segmentation_files, truth=segmentation_truth),
+    DepthEstimator: Task(dense_input, depth_pictures, depth_records, depth_frame, files=depth_files,
+                         truth=depth_truth),
+    ImageRestorer: Task(dense_input, restoration_pictures, restoration_records, restoration_frame,
+                        files=restoration_files, truth=restoration_truth),
+    # a test sample is one person crop: an image's people are spread over samples, so nothing is drawn per sample
+    TopDownPose: Task(pose_input, pose_pictures, pose_records, pose_frame,
+                      lambda model, image: pose_inference(model, image)),
 }
 
 
@@ -236,17 +327,21 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     The result's ``.model`` is the task model. It gets ``class_names``/``cat_ids`` from the checkpoint's dataset meta
     (class names fall back to the config's test dataset), ``test_transforms`` from the config's test (or val)
     dataset, and keeps that dataset's config (``test_dataset_cfg``: a pose model's crop size) and the checkpoint's
-    ``dataset_meta`` (a pose model's keypoint set).
+    ``dataset_meta`` (a pose model's keypoint set). A checkpoint of a run with an EMA of its weights holds the
+    average as its ``state_dict``, so that is what is loaded; ``weights_note`` then says so (None otherwise).
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     task_model = build(to_plain(cfg.model), "model")
     task_of(task_model)  # fail before loading weights for a model no script can run
     model = RunnerModel(task_model, build(to_plain(cfg.get("data_preprocessor")), "data_preprocessor"))
     meta: dict = {}
+    note = None
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)
         load_state(task_model, ckpt.get("state_dict", ckpt), str(checkpoint), "densevit")  # strict: names misfits
         meta = ckpt.get("meta", {}).get("dataset_meta") or {}
+        if note := ema_note(ckpt):
+            logger.info("%s: %s", checkpoint, note)
     loader = cfg.get("test_dataloader", cfg.get("val_dataloader"))
     dataset_cfg = to_plain(loader["dataset"]) if loader else {}
     model.test_transforms = build(dataset_cfg.get("transforms"), "test_dataloader.dataset.transforms")
@@ -254,6 +349,7 @@ def init_model(config: str | Path | Config, checkpoint: str | Path | None = None
     model.dataset_meta = meta
     model.class_names = _class_names(meta, dataset_cfg, task_model)
     model.cat_ids = list(meta.get("cat_ids", range(1, len(model.class_names) + 1)))
+    model.weights_note = note
     return model.to(device).eval()
 
 

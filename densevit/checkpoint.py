@@ -58,6 +58,7 @@ __all__ = [
     "convert_timm_vit",
     "convert_vit_comer",
     "convert_vitpose",
+    "ema_note",
     "get_converter",
     "load_state",
     "load_state_dict_file",
@@ -147,8 +148,26 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
 
     with safe_open(str(path), framework="pt") as f:
         header = f.metadata() or {}
-    meta = json.loads(header.get("densevit_dataset_meta", "{}"))
-    return {"state_dict": load_state_dict_file(path), "meta": {"dataset_meta": meta}}
+    meta = {"dataset_meta": json.loads(header.get("densevit_dataset_meta", "{}"))}
+    if header.get("densevit_ema") == "true":
+        meta["ema"] = True
+    return {"state_dict": load_state_dict_file(path), "meta": meta}
+
+
+def ema_note(checkpoint: Mapping[str, Any]) -> str | None:
+    """What a checkpoint's ``state_dict`` is when it holds the exponential moving average (EMA) of a run's weights
+    (BasicSR's ``params_ema``), else None.
+
+    mmengine's ``EMAHook`` writes the average as ``state_dict``, so that every reader evaluates it, and keeps the
+    trained weights (``module.``-prefixed) and the update count under ``ema_state_dict`` for resuming;
+    ``tools/publish_model.py`` keeps the average only and marks it ``meta.ema``.
+    """
+    if "ema_state_dict" in checkpoint:
+        return ("its weights are the exponential moving average (EMA) of the run's weights, which validation scored "
+                "(the trained weights themselves are under ema_state_dict)")
+    if (checkpoint.get("meta") or {}).get("ema"):
+        return "its weights are the exponential moving average (EMA) of the run's weights (published)"
+    return None
 
 
 def _read_safetensors(path: Path) -> Any:

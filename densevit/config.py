@@ -5,7 +5,8 @@ Configs are short Python files read by mmengine (pure-Python style): a variant i
 reader can jump to the code), a dotted import path (what a dumped config holds), or a short name that densevit
 exports. ``build`` calls it with the other keys, building nested components first. A component's ``pretrained``
 (a file path, or ``dict(path=..., converter=..., strict=..., expected_missing=...)``) is not passed on: the
-file is loaded into the built module with ``densevit.checkpoint.load_weights``.
+file is loaded into the built module with ``densevit.checkpoint.load_weights``; ``pretrained=True`` / ``False`` is
+passed on to a component that takes it (``TimmBackbone``: timm's published weights).
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def build(cfg: Any, where: str = "cfg", **extra: Any) -> Any:
     target = resolve_type(cfg.pop("type"), f"{where}.type")
     pretrained = cfg.pop("pretrained", None)
     kwargs = {k: build(v, f"{where}.{k}") for k, v in cfg.items()}
+    if isinstance(pretrained, bool) and _accepts(target, "pretrained"):  # the component's own switch (TimmBackbone)
+        kwargs["pretrained"], pretrained = pretrained, None
     kwargs.update(extra)
     _check_keywords(target, kwargs, where)
     built = target(**kwargs)
@@ -191,7 +194,8 @@ def _load_pretrained(module: Any, spec: Any, where: str) -> None:
     if isinstance(spec, str | PathLike):
         spec = {"path": spec}
     if not isinstance(spec, Mapping) or "path" not in spec:
-        raise ConfigError(f"{where}: expected a file path or dict(path=..., converter=...), found {spec!r}")
+        raise ConfigError(f"{where}: expected a file path or dict(path=..., converter=...), found {spec!r} (True / "
+                          "False only for a component with its own pretrained switch, e.g. TimmBackbone)")
     unknown = [k for k in spec if k not in _PRETRAINED_KEYS]
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
@@ -203,6 +207,13 @@ def _load_pretrained(module: Any, spec: Any, where: str) -> None:
         load_weights(module, spec.pop("path"), **spec)
     except (FileNotFoundError, ValueError) as err:  # the file's own message, plus where the config names it
         raise type(err)(f"{where}: {err}") from err
+
+
+def _accepts(target: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_keywords(target: Callable, kwargs: Mapping[str, Any], where: str) -> None:

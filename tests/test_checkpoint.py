@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 
 from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.backbones.hybrid_vit import HybridViT
@@ -365,24 +366,31 @@ def test_convert_cli_writes_atomically(tmp_path, monkeypatch):
     torch.testing.assert_close(fresh.backbone.pos_embed, sfp.backbone.pos_embed + 1.0)
 
 
-def test_pretrained_may_name_a_timm_model_found_in_the_local_cache(tmp_path, monkeypatch):
-    """``timm:<name>`` loads the file timm downloaded, from the Hugging Face cache, without the network."""
+def fake_timm_cache(tmp_path: Path, monkeypatch) -> tuple[nn.Module, Path]:
+    """A Hugging Face cache under tmp_path, laid out as huggingface_hub writes it, holding the safetensors file timm
+    would download for resnet18.a1_in1k (a freshly initialised resnet18's); returns that model and the file."""
     import huggingface_hub.constants
+    import timm
     from safetensors.torch import save_file
 
-    from densevit.backbones.timm_backbone import TimmBackbone
-    from densevit.checkpoint import resolve_weights
-
-    snapshot = tmp_path / "models--timm--resnet18.a1_in1k" / "snapshots" / "0123abc"
+    repo = tmp_path / "models--timm--resnet18.a1_in1k"
+    snapshot = repo / "snapshots" / "0123abc"
     snapshot.mkdir(parents=True)
-    (tmp_path / "models--timm--resnet18.a1_in1k" / "refs").mkdir()
-    (tmp_path / "models--timm--resnet18.a1_in1k" / "refs" / "main").write_text("0123abc")
-    import timm
-
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
     source = timm.create_model("resnet18", pretrained=False)
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(snapshot / "model.safetensors"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    assert resolve_weights("timm:resnet18.a1_in1k") == snapshot / "model.safetensors"
+    return source, snapshot / "model.safetensors"
+
+
+def test_pretrained_may_name_a_timm_model_found_in_the_local_cache(tmp_path, monkeypatch):
+    """``timm:<name>`` loads the file timm downloaded, from the Hugging Face cache, without the network."""
+    from densevit.backbones.timm_backbone import TimmBackbone
+    from densevit.checkpoint import resolve_weights
+
+    source, cached = fake_timm_cache(tmp_path, monkeypatch)
+    assert resolve_weights("timm:resnet18.a1_in1k") == cached
     backbone = TimmBackbone("resnet18", out_indices=(1, 2, 3, 4))
     load_weights(backbone, "timm:resnet18.a1_in1k")
     torch.testing.assert_close(backbone.state_dict()["body.conv1.weight"], source.conv1.weight)
@@ -391,3 +399,18 @@ def test_pretrained_may_name_a_timm_model_found_in_the_local_cache(tmp_path, mon
         resolve_weights("timm:resnet50.a1_in1k")
     with pytest.raises(ValueError, match="timm knows no pretrained model 'no_such_net'"):
         resolve_weights("timm:no_such_net")
+
+
+def test_timm_backbone_pretrained_true_loads_timms_cached_weights(tmp_path, monkeypatch):
+    """``TimmBackbone(pretrained=True)`` (in Python or a config) is ``pretrained="timm:<name>"``: timm's default tag
+    from the local cache, and offline without the file an error saying how to fetch it."""
+    from densevit.backbones.timm_backbone import TimmBackbone
+
+    source, _ = fake_timm_cache(tmp_path, monkeypatch)  # resnet18's default tag is a1_in1k
+    backbone = TimmBackbone("resnet18", out_indices=(1, 2, 3, 4), pretrained=True)
+    torch.testing.assert_close(backbone.state_dict()["body.layer4.1.conv2.weight"], source.layer4[1].conv2.weight)
+    built = build(dict(type=TimmBackbone, model_name="resnet18.a1_in1k", pretrained=True), "model.backbone")
+    torch.testing.assert_close(built.state_dict()["body.conv1.weight"], source.conv1.weight)
+    with pytest.raises(FileNotFoundError, match=r"timm:resnet10t: the weights of 'resnet10t' "
+                                                r"\(timm/resnet10t.c3_in1k\) are not in the local Hugging Face cache"):
+        TimmBackbone("resnet10t", pretrained=True)

@@ -1,23 +1,28 @@
-"""Parameters, FLOPs, latency and peak memory of a config's model (or of any module) on one input shape.
+"""Parameters, FLOPs, latency and peak memory of a config's whole task model (or of any module) on one input shape.
 
-    python tools/benchmark.py CONFIG --shape 512 512 [--amp bf16] [--repeats 10] [--threads 2]
+    python tools/benchmark.py CONFIG --shape 1024 1024 [--amp bf16] [--repeats 10] [--threads 2]
+    python tools/benchmark.py CONFIG --shape 1024 1024 --train          # one training step instead
     python tools/benchmark.py configs/vitpose/CONFIG --shape 256 192 --batch 32 --threads 2   # person crops / s
     python tools/benchmark.py configs/restoration/CONFIG --shape 2048 2048 --repeats 1 [--tile 512]
     python tools/benchmark.py --module densevit.adapters.vit_comer.build_vit_comer \\
         --kwargs '{"size": "small", "task": "segmentation"}' --shape 512 512
 
-A config's task model runs its raw network, ``forward(images)`` (no post-processing: Mask R-CNN's pyramid
-maps, the segmentor's logits, the depth map, a pose model's heatmaps of a batch of person crops; throughput is
-inputs per second: crops per second for a top-down pose model); ``--tile 512`` times a restoration model's tiled
-inference (``restore``) instead of its whole-image forward: run the two in separate processes, as CPU peak memory
-is the process's. ``--module`` builds a class or builder function
-from its import path with ``--kwargs`` (JSON). Inputs are random [B, 3, H, W] images, already normalised.
+A config's task model runs its inference path, ``predict`` on a batch of random images, as tools/test.py runs it:
+post-processing and the config's test-time settings (flip test, sliding windows, ``--tile`` for restoration)
+included. A detector runs its RPN, its box head on every post-NMS proposal (1000 an image in ViTDet's configs) and
+its mask head on the detections; random weights score every box near 1 / classes, below the score threshold, so
+the threshold is set to 0 and the mask head runs on ``detections_per_img`` (100) boxes an image, the most a trained
+model returns and the count mmdet's FLOPs count uses. The RoIs each head saw are printed. ``--forward`` runs the raw
+network ``forward(images)`` instead (Mask R-CNN's pyramid, the logits, the heatmaps of one pass: papers' convention);
+``--train`` one training step as tools/train.py takes it: ``loss`` on random targets, backward, and the config's
+optimiser step. ``--module`` builds a class or builder function from its import path with ``--kwargs`` (JSON) and
+runs its forward. Inputs are random [B, 3, H, W] images, already normalised.
 
 FLOPs come from ``densevit.benchmarking`` (torch's FlopCounterMode with the CPU attention kernel counted too; a
-multiply-add counts 2). Latency is the median (and minimum) over ``--repeats`` forward passes after
-``--warmup`` passes, under ``torch.inference_mode``. Peak memory: on CUDA ``torch.cuda.max_memory_allocated``
-above the memory held before the first pass; on the CPU the growth of the process's peak resident set size
-(``resource.getrusage``) over all passes, a lower bound.
+multiply-add counts 2), per submodule two levels deep; what is not counted is printed. Latency is the median (and
+minimum) over ``--repeats`` calls after ``--warmup`` calls, under ``torch.inference_mode`` unless training. Peak
+memory: on CUDA ``torch.cuda.max_memory_allocated`` above the memory held before the first call; on the CPU the
+growth of the process's peak resident set size (``resource.getrusage``) over all calls, a lower bound.
 """
 
 from __future__ import annotations
@@ -32,11 +37,23 @@ from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+from torchvision.models.detection.roi_heads import RoIHeads
 
-from densevit.benchmarking import count_params, flop_counter, time_calls
+from densevit.benchmarking import (
+    FLOPS_CONVENTION,
+    NOT_COUNTED,
+    ModuleFlops,
+    count_flops_by_module,
+    count_params,
+    time_calls,
+)
 from densevit.config import build, load_config, to_plain
+from densevit.engine.optim import build_optim_wrapper
+from densevit.models import DepthEstimator, ImageRestorer, MaskRCNN, Segmentor, TopDownPose
+from densevit.models.base import Batch
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,13 +70,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--tile", type=int, help="restoration config: time tiled inference with this tile side")
+    parser.add_argument("--forward", action="store_true", help="config: time the raw network forward(images) only")
+    parser.add_argument("--train", action="store_true", help="config: time a training step (loss, backward, step)")
+    parser.add_argument("--tile", type=int, help="restoration config: tiled inference with this tile side")
     parser.add_argument("--tile-overlap", type=int, default=32, help="restoration config: overlap of the tiles")
     args = parser.parse_args()
     if (args.config is None) == (args.module is None):
         parser.error("give either a CONFIG or --module")
-    if args.tile is not None and args.config is None:
-        parser.error("--tile needs a restoration CONFIG")
+    if args.config is None and (args.tile is not None or args.train or args.forward):
+        parser.error("--tile, --train and --forward need a CONFIG")
+    if args.train and (args.forward or args.tile is not None):
+        parser.error("--train times a training step: it takes neither --forward nor --tile")
     return args
 
 
@@ -72,24 +93,87 @@ def without_pretrained(cfg: Any) -> Any:
     return cfg
 
 
-def build_target(args: argparse.Namespace) -> tuple[nn.Module, Callable[[torch.Tensor], Any], str]:
-    """(whole model, function timed on the images, what it is)."""
-    if args.module:
-        path, _, name = args.module.rpartition(".")
-        try:
-            factory = getattr(importlib.import_module(path), name)
-        except (ImportError, AttributeError, ValueError) as err:
-            raise SystemExit(f"--module {args.module!r}: cannot import it ({err})") from err
-        module = factory(**json.loads(args.kwargs))
-        return module, module, f"{args.module}(**{args.kwargs})"
-    cfg = load_config(args.config)
-    model = build(without_pretrained(to_plain(cfg.model)), "model")
-    if args.tile is not None:  # a restoration model's tiled inference (ImageRestorer.restore)
-        if not hasattr(model, "restore"):
-            raise SystemExit(f"--tile applies to restoration models, not to {type(model).__name__}")
-        model.tile, model.tile_overlap = args.tile, args.tile_overlap
-        return model, model.restore, f"{type(model).__name__}.restore (tiles {args.tile}, overlap {args.tile_overlap})"
-    return model, model, f"{type(model).__name__}.forward"
+def build_model(config: str) -> tuple[nn.Module, Any]:
+    """The config's task model without pretrained weights, and the config."""
+    cfg = load_config(config)
+    return build(without_pretrained(to_plain(cfg.model)), "model"), cfg
+
+
+def _targets(model: nn.Module, h: int, w: int, device: torch.device) -> dict[str, Any]:
+    """Random training targets of one image in the form the task model's ``loss`` reads."""
+    if isinstance(model, MaskRCNN):
+        size = torch.tensor([w, h])
+        corner = torch.rand(3, 2) * size / 2
+        boxes = torch.cat([corner, corner + size / 4 + 4], 1)  # 3 boxes inside the image, each at least 4 px
+        masks = torch.zeros(3, h, w, dtype=torch.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, boxes.long().tolist(), strict=True):
+            mask[y1:y2, x1:x2] = 1
+        return {"boxes": boxes.to(device), "labels": torch.randint(model.num_classes, (3,), device=device),
+                "masks": masks.to(device)}
+    if isinstance(model, Segmentor):
+        return {"gt_sem_seg": torch.randint(model.num_classes, (h, w), device=device)}
+    if isinstance(model, DepthEstimator):
+        return {"gt_depth": torch.empty(h, w, device=device).uniform_(model.min_depth, model.max_depth)}
+    if isinstance(model, TopDownPose):
+        return {"keypoints": np.random.rand(model.num_keypoints, 2) * (w, h),
+                "keypoints_visible": np.ones(model.num_keypoints, np.float32)}
+    if isinstance(model, ImageRestorer):
+        return {"gt": torch.randint(256, (3, h * model.scale, w * model.scale), dtype=torch.uint8, device=device)}
+    raise SystemExit(f"no random targets for {type(model).__name__}; known task models: MaskRCNN, Segmentor, "
+                     "DepthEstimator, TopDownPose, ImageRestorer")
+
+
+def synthetic_batch(model: nn.Module, batch: int, size: tuple[int, int], device: torch.device,
+                    targets: bool = False) -> Batch:
+    """``batch`` random normalised images of ``size`` (H, W) with the metadata ``predict`` reads (a pose crop's
+    box is the whole crop), and random training targets with ``targets``."""
+    h, w = size
+    samples = []
+    for _ in range(batch):
+        sample = {"img_shape": (h, w), "ori_shape": (h, w), "scale_factor": (1.0, 1.0),
+                  "center": np.array([w / 2, h / 2]), "scale": np.array([w, h], np.float64)}
+        samples.append({**sample, **(_targets(model, h, w, device) if targets else {})})
+    return Batch(torch.randn(batch, 3, h, w, device=device), samples)
+
+
+def detect_every_box(model: nn.Module) -> bool:
+    """Score threshold 0 in every RoI head (random weights then still fill ``detections_per_img``); whether any."""
+    heads = [m for m in model.modules() if isinstance(m, RoIHeads)]
+    for head in heads:
+        head.score_thresh = 0.0
+    return bool(heads)
+
+
+def record_rois(model: nn.Module) -> dict[str, list[int]]:
+    """Hook every box and mask head of ``model``; the returned dict fills with the RoIs of each call."""
+    seen: dict[str, list[int]] = {}
+    for name, module in model.named_modules():
+        if name.endswith(("box_head", "mask_head")):
+            module.register_forward_hook(lambda _, args, __, name=name: seen.setdefault(name, []).append(len(args[0])))
+    return seen
+
+
+def training_step(model: nn.Module, cfg: Any, batch: Batch) -> Callable[[], None]:
+    """One step of the config's optimiser on ``batch``: ``loss``, the sum of its ``loss*`` terms, backward, step."""
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg, amp=False)
+
+    def step() -> None:
+        losses = model.loss(batch)
+        optim_wrapper.update_params(sum(v for k, v in losses.items() if k.startswith("loss")))
+    return step
+
+
+def print_flops(counted: ModuleFlops, rois: dict[str, list[int]], batch: int) -> None:
+    """The total, each submodule's share (with its calls when more than one), the RoIs of each head."""
+    print(f"FLOPs:        {counted.total / 1e9:.3f} G; {FLOPS_CONVENTION}")
+    for name, flops in counted.flops.items():
+        if flops:
+            calls = f" ({counted.calls[name]} calls)" if counted.calls[name] > 1 else ""
+            print(f"{'  ' * (name.count('.') + 1) + name:40s} {flops / 1e9:10.3f} G{calls}")
+    for name, counts in rois.items():
+        print(f"RoIs:         {name}: {' + '.join(map(str, counts))} (batch of {batch})")
+    print(f"not counted:  {NOT_COUNTED}")
 
 
 def main() -> None:
@@ -98,21 +182,46 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model, fn, what = build_target(args)
+    if args.module:
+        path, _, name = args.module.rpartition(".")
+        try:
+            factory = getattr(importlib.import_module(path), name)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise SystemExit(f"--module {args.module!r}: cannot import it ({err})") from err
+        model, cfg = factory(**json.loads(args.kwargs)), None
+        what = f"{args.module}(**{args.kwargs}).forward"
+    else:
+        model, cfg = build_model(args.config)
+        what = f"{type(model).__name__}.{'loss + backward + optimiser step' if args.train else 'predict'}"
+        if args.forward:
+            what = f"{type(model).__name__}.forward"
+        if args.tile is not None:  # ImageRestorer.predict then runs tiled
+            if not isinstance(model, ImageRestorer):
+                raise SystemExit(f"--tile applies to restoration models, not to {type(model).__name__}")
+            model.tile, model.tile_overlap = args.tile, args.tile_overlap
+            what += f" (tiles {args.tile}, overlap {args.tile_overlap})"
+        if detect_every_box(model):
+            what += ", detection score threshold 0"
     model.eval().to(device)
-    x = torch.randn(args.batch, 3, *args.shape, device=device)
+    rois = record_rois(model)
+    if cfg is None or args.forward:
+        x = torch.randn(args.batch, 3, *args.shape, device=device)
+        fn: Callable[[], Any] = partial(model, x)
+    elif args.train:
+        fn = training_step(model, cfg, synthetic_batch(model, args.batch, args.shape, device, targets=True))
+    else:
+        fn = partial(model.predict, synthetic_batch(model, args.batch, args.shape, device))
     autocast = (torch.autocast(device.type, dtype=AMP_DTYPES[args.amp]) if args.amp else nullcontext())
-    parts = [m for m in (getattr(model, "backbone", None), getattr(model, "neck", None)) if isinstance(m, nn.Module)]
+    grad = nullcontext() if args.train else torch.inference_mode()
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base_memory = torch.cuda.memory_allocated(device)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    with torch.inference_mode(), autocast:
-        counter = flop_counter()
-        with counter:
-            fn(x)
-        times = time_calls(partial(fn, x), args.repeats, device, warmup=args.warmup)
+    with grad, autocast:
+        counted = count_flops_by_module(fn, model)
+        rois_counted = {name: list(counts) for name, counts in rois.items()}  # the counted call's, not the timed
+        times = time_calls(fn, args.repeats, device, warmup=args.warmup)
     if device.type == "cuda":
         memory = f"{(torch.cuda.max_memory_allocated(device) - base_memory) / 2**20:.0f} MiB (CUDA max allocated)"
     else:
@@ -121,12 +230,11 @@ def main() -> None:
 
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     median = statistics.median(times)
-    gflops = counter.get_total_flops() / 1e9
+    gflops = counted.total / 1e9
     print(f"benchmarked:  {what}")
     print(f"input:        {args.batch}x3x{args.shape[0]}x{args.shape[1]}, {args.amp or 'float32'}, {device}{threads}")
-    print(f"parameters:   {count_params(model) / 1e6:.2f} M"
-          + "".join(f", {type(p).__name__} {count_params(p) / 1e6:.2f} M" for p in parts))
-    print(f"FLOPs:        {gflops:.1f} G")
+    print(f"parameters:   {count_params(model) / 1e6:.2f} M")
+    print_flops(counted, rois_counted, args.batch)
     print(f"latency:      median {median * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms over {args.repeats} runs "
           f"({gflops / median:.1f} GFLOP/s)")
     print(f"throughput:   {args.batch / median:.1f} inputs/s (median latency, batch {args.batch})")

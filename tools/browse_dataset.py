@@ -22,6 +22,7 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 from densevit.config import build, load_config, to_plain
+from densevit.vis.canvas import side_by_side
 from densevit.vis.depth import draw_depth
 from densevit.vis.detection import draw_detections
 from densevit.vis.pose import draw_poses
@@ -40,13 +41,6 @@ def parse_args() -> argparse.Namespace:
 
 def numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
-def side_by_side(*pictures: np.ndarray) -> np.ndarray:
-    """RGB pictures left to right on white, top-aligned."""
-    height = max(p.shape[0] for p in pictures)
-    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in pictures]
-    return np.concatenate(padded, axis=1)
 
 
 def draw_item(image: np.ndarray, sample: dict, dataset) -> np.ndarray:

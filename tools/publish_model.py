@@ -8,6 +8,10 @@ sha8 is the first 8 hex digits of the written file's sha256 (as mmdet's publish_
 defaults to the checkpoint's name. ``pth``: ``{"state_dict": ..., "meta": {"dataset_meta": ...}}``, readable with
 weights-only loading; ``safetensors``: the tensors, with the dataset meta as JSON in the header's metadata
 (``densevit_dataset_meta``). Both load with ``densevit.checkpoint.load_weights`` or a config's ``pretrained``.
+
+A run trained with an EMA of its weights (``EMAHook``) saved the average as ``state_dict``: that is what is
+published (BasicSR's ``params_ema``, the weights validation scored), marked ``meta.ema`` (``densevit_ema`` in a
+safetensors header); the trained weights under ``ema_state_dict`` are dropped with the rest of the training state.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from densevit.checkpoint import read_torch_checkpoint
+from densevit.checkpoint import ema_note, read_torch_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,15 +67,17 @@ def main() -> None:
     if not tensors:
         raise SystemExit(f"{args.checkpoint}: holds no tensors under 'state_dict' (keys: {sorted(checkpoint)})")
     dataset_meta = (checkpoint.get("meta") or {}).get("dataset_meta") or {}
+    ema = ema_note(checkpoint) is not None
     args.out_dir.mkdir(parents=True, exist_ok=True)
     tmp = args.out_dir / f".{args.checkpoint.stem}.publishing"
     if args.format == "safetensors":
         from safetensors.torch import save_file
 
-        save_file(unshared(tensors), str(tmp), metadata={"format": "pt",
-                                                         "densevit_dataset_meta": json.dumps(dataset_meta)})
+        header = {"format": "pt", "densevit_dataset_meta": json.dumps(dataset_meta)}
+        save_file(unshared(tensors), str(tmp), metadata={**header, "densevit_ema": "true"} if ema else header)
     else:
-        torch.save({"state_dict": tensors, "meta": {"dataset_meta": dataset_meta}}, tmp)
+        meta = {"dataset_meta": dataset_meta, "ema": True} if ema else {"dataset_meta": dataset_meta}
+        torch.save({"state_dict": tensors, "meta": meta}, tmp)
     digest = sha256(tmp)
     final = args.out_dir / f"{args.name or args.checkpoint.stem}-{digest[:8]}.{args.format}"
     os.replace(tmp, final)
@@ -80,6 +86,9 @@ def main() -> None:
     print(f"kept {len(tensors)} tensors, {sum(t.numel() for t in tensors.values()):,} values, "
           f"{size / 2**20:.2f} MiB; dataset meta: {json.dumps(dataset_meta) if dataset_meta else 'none'}")
     print(f"dropped: {', '.join(dropped) or 'nothing'} (and meta other than dataset_meta)")
+    if ema:
+        print("the weights are the exponential moving average (EMA) of the run's weights, which validation scored; "
+              "the trained weights themselves (ema_state_dict) are dropped")
     print(f"written {final} ({final.stat().st_size / 2**20:.2f} MiB, sha256 {digest})")
 
 

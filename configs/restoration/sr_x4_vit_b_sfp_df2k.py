@@ -4,8 +4,9 @@ Layout: data/SR/DF2K/{HR,LR_bicubic/X4} with DIV2K's 0001x4.png naming (DIV2K 80
 MATLAB bicubic), data/SR/{Set5,Set14,B100,Urban100,Manga109}/{HR,LR_bicubic/X4}. Scored as the SR papers:
 Y channel (BT.601, unrounded), crop_border = scale, per image then mean, per set. Recipe after SwinIR (DF2K, L1,
 Adam 2e-4 (0.9, 0.99), 500k iterations halved at 250k / 400k / 450k / 475k, flips and rotations, batch 4 x 8
-GPUs); LR crops of 96 (SwinIR: 64) so the patch-16 ViT sees 6x6 tokens, and no EMA (densevit has no EMA hook).
-The decoder upsamples by pixel shuffle with no image-space skip, as SwinIR's classical SR.
+GPUs, an EMA of the weights with decay 0.999 that validation, tests and the published weights use); LR crops of 96
+(SwinIR: 64) so the patch-16 ViT sees 6x6 tokens. The decoder upsamples by pixel shuffle with no image-space skip,
+as SwinIR's classical SR.
 """
 
 from mmengine.config import read_base
@@ -13,6 +14,7 @@ from mmengine.config import read_base
 with read_base():
     from .denoise_vit_b_sfp_blind import *
 
+from mmengine.hooks import EMAHook
 from mmengine.optim import MultiStepLR
 from torch.optim import Adam
 
@@ -46,3 +48,5 @@ param_scheduler = [
 ]
 train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=5000)
 default_hooks.checkpoint.update(interval=5000)
+ema_decay = 0.999  # SwinIR / BasicSR ema_decay: ema = decay * ema + (1 - decay) * weights after every step
+custom_hooks = [dict(type=EMAHook, momentum=1 - ema_decay)]  # mmengine's momentum is the new weights' share

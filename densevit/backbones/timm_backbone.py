@@ -10,6 +10,7 @@ from timm.layers import Format
 from torch import Tensor, nn
 
 from densevit.backbones.interface import ShapeSpec
+from densevit.checkpoint import TIMM_PREFIX, load_weights
 
 __all__ = ["TimmBackbone"]
 
@@ -17,8 +18,11 @@ __all__ = ["TimmBackbone"]
 class TimmBackbone(nn.Module):
     """A timm model wrapped with ``features_only=True``; returns NCHW maps at the levels of ``out_indices``.
 
-    Weights load after construction: ``densevit.checkpoint.load_weights(backbone, path)`` reads a local checkpoint
-    of the classification model (timm key names, any format ``load_state_dict_file`` reads); nothing is downloaded.
+    ``pretrained=True`` loads the weights timm publishes for ``model_name`` (``<name>.<tag>`` picks a tag) from
+    timm's local Hugging Face cache, as ``pretrained="timm:<name>"`` does in a config (see
+    ``densevit.checkpoint.resolve_weights``): nothing is downloaded, and a file not in the cache is an error saying
+    how to fetch it. Otherwise weights load after construction: ``densevit.checkpoint.load_weights(backbone, path)``
+    reads a local checkpoint of the classification model (timm key names, any format ``load_state_dict_file`` reads).
     """
 
     default_converter: ClassVar[str] = "timm_features"
@@ -27,6 +31,7 @@ class TimmBackbone(nn.Module):
         self,
         model_name: str,
         out_indices: Sequence[int] = (1, 2, 3, 4),
+        pretrained: bool = False,
         **model_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -35,7 +40,7 @@ class TimmBackbone(nn.Module):
                 model_name,
                 features_only=True,
                 out_indices=tuple(out_indices),
-                pretrained=False,  # weights come only from a local file, through load_weights
+                pretrained=False,  # timm would download; weights come from a local file, through load_weights
                 **model_kwargs,
             )
         except IndexError as err:  # timm's own message is a bare "list index out of range"
@@ -48,6 +53,8 @@ class TimmBackbone(nn.Module):
         self.output_shapes = tuple(ShapeSpec(c, s) for c, s in zip(info.channels(), info.reduction(), strict=True))
         # Swin and other token models hand out [B, H, W, C] maps.
         self.channels_last = getattr(self.body, "output_fmt", Format.NCHW) == Format.NHWC
+        if pretrained:
+            load_weights(self, TIMM_PREFIX + model_name)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: [B, 3, H, W] -> one [B, C_i, H / s_i, W / s_i] map per level."""

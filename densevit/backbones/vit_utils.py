@@ -81,10 +81,13 @@ def decomposed_rel_pos_bias(
     r_w = get_rel_pos(q_w, k_w, rel_pos_w)  # [q_w, k_w, D]
     lead = q.shape[:-2]
     grid_q = q.reshape(*lead, q_h, q_w, q.shape[-1])
-    bias_h = torch.einsum("...hwc,hkc->...hwk", grid_q, r_h.to(q.dtype))  # [..., q_h, q_w, k_h]
-    bias_w = torch.einsum("...hwc,wkc->...hwk", grid_q, r_w.to(q.dtype))  # [..., q_h, q_w, k_w]
+    # einsum returns permuted views of a batched matmul (q_h or q_w outermost), and their broadcast sum took that
+    # layout, so the reshape below copied the full bias once more (0.8 GB for a global block of ViTDet-B at 1024).
+    # The two small halves are made contiguous instead: the sum then is, the reshape is a view, the values are the same.
+    bias_h = torch.einsum("...hwc,hkc->...hwk", grid_q, r_h.to(q.dtype)).contiguous()  # [..., q_h, q_w, k_h]
+    bias_w = torch.einsum("...hwc,wkc->...hwk", grid_q, r_w.to(q.dtype)).contiguous()  # [..., q_h, q_w, k_w]
     bias = bias_h[..., :, None] + bias_w[..., None, :]  # [..., q_h, q_w, k_h, k_w]
-    return bias.reshape(*lead, q_h * q_w, k_h * k_w)
+    return bias.view(*lead, q_h * q_w, k_h * k_w)
 
 
 def resize_abs_pos(abs_pos: Tensor, hw: tuple[int, int], has_cls_token: bool = True) -> Tensor:

@@ -18,7 +18,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import DefaultSampler, InfiniteSampler
 from mmengine.evaluator import Evaluator
-from mmengine.hooks import CheckpointHook
+from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
@@ -27,7 +27,7 @@ from mmengine.runner import find_latest_checkpoint, set_random_seed
 from mmengine.utils.dl_utils import collect_env
 from torch.utils.data import DataLoader
 
-from densevit.checkpoint import load_state, read_checkpoint
+from densevit.checkpoint import ema_note, load_state, read_checkpoint
 from densevit.config import build, resolve_type, to_dotted, to_plain
 from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
@@ -67,17 +67,31 @@ class Runner(_MMRunner):
     def load_checkpoint(self, filename: str, map_location: Any = "cpu", strict: bool = True,
                         revise_keys: Any = None) -> dict:
         """Read a checkpoint weights-only and load its ``state_dict`` into the task model, strictly (mmengine's
-        ``strict`` / ``revise_keys`` are superseded by ``load_partial``)."""
+        ``strict`` / ``revise_keys`` are superseded by ``load_partial``).
+
+        A run with mmengine's ``EMAHook`` saves the weights' moving average as ``state_dict``: testing and
+        ``--load-from`` load that average (and say so); resuming needs the hook, which swaps the trained weights
+        back from ``ema_state_dict`` and restores the average where it stopped."""
         checkpoint = read_checkpoint(filename, map_location)
+        if "state_dict" not in checkpoint:  # bare weights: hooks (mmengine's EMAHook) read checkpoint["state_dict"]
+            checkpoint = {"state_dict": checkpoint}
         if self._resuming:
             lacking = [k for k in ("meta", "optimizer", "message_hub") if k not in checkpoint]
             if lacking or "iter" not in checkpoint["meta"]:
                 raise ValueError(f"--resume {filename}: not a training checkpoint (it has no {lacking or 'meta.iter'}"
                                  "); to start a new run from its weights use --load-from")
+            if "ema_state_dict" in checkpoint and not any(isinstance(h, EMAHook) for h in self.hooks):
+                # only the hook swaps the trained weights back; without it training would go on from the average
+                raise ValueError(f"--resume {filename}: the run kept an EMA of its weights (the checkpoint has "
+                                 "ema_state_dict, and its state_dict is the average); resume it with the config's "
+                                 "custom_hooks=[dict(type=EMAHook, momentum=...)], or start a new run from the "
+                                 "averaged weights with --load-from")
+        elif note := ema_note(checkpoint):
+            self.logger.info(f"{filename}: {note}; those are the weights loaded")
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         partial = self.load_partial and not self._resuming
-        load_state(model.model, checkpoint.get("state_dict", checkpoint), str(filename), "densevit",
+        load_state(model.model, checkpoint["state_dict"], str(filename), "densevit",
                    strict=not partial, skip_mismatched=partial)
         self._has_loaded = True
         self.logger.info(f"Load checkpoint from {filename}")

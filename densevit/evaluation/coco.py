@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -214,6 +215,15 @@ def detection_results(
     return entries
 
 
+def write_results(outfile: Path, results: list[dict], print_fn: PrintFn) -> None:
+    """Write COCO result entries as a result JSON file (``COCO.loadRes`` reads it), through a temporary file."""
+    outfile.parent.mkdir(parents=True, exist_ok=True)
+    tmp = outfile.with_name(f".{outfile.name}.tmp")
+    tmp.write_text(json.dumps(results))
+    tmp.replace(outfile)
+    print_fn(f"{len(results)} COCO results written to {outfile}")
+
+
 def _image_id(sample: dict, coco_gt: Any) -> int:
     img_id = int(sample["img_id"])
     if img_id not in coco_gt.imgs:
@@ -227,7 +237,10 @@ def _image_id(sample: dict, coco_gt: Any) -> int:
 
 
 class CocoEvaluator:
-    """COCO box and mask AP/AR, numbers identical to pycocotools' COCOeval."""
+    """COCO box and mask AP/AR, numbers identical to pycocotools' COCOeval.
+
+    ``outfile`` also writes the evaluated detections as a COCO result JSON (boxes and RLE masks in one list).
+    """
 
     def __init__(
         self,
@@ -235,6 +248,7 @@ class CocoEvaluator:
         iou_types: Sequence[str] = ("bbox", "segm"),
         backend: str = "auto",
         classwise: bool = True,
+        outfile: str | Path | None = None,
         print_fn: PrintFn = print,
     ) -> None:
         iou_types = tuple(iou_types)
@@ -242,6 +256,7 @@ class CocoEvaluator:
             raise ValueError(f"iou_types must be a non-empty subset of ('bbox', 'segm'), got {iou_types}")
         self.iou_types = iou_types
         self.classwise = classwise
+        self.outfile = None if outfile is None else Path(outfile)
         self.print_fn = print_fn
         self._backend = _resolve_backend(backend)
         self.backend = self._backend.name
@@ -288,8 +303,11 @@ class CocoEvaluator:
         return mask_to_rle(masks)
 
     def compute(self, records: list[list[dict]]) -> dict[str, float]:
-        """Evaluate the per-image result lists returned by `process`."""
-        return self.evaluate_results(_flatten(records))
+        """Evaluate the per-image result lists returned by `process` (and write them to ``outfile``)."""
+        results = _flatten(records)
+        if self.outfile is not None:
+            write_results(self.outfile, results, self.print_fn)
+        return self.evaluate_results(results)
 
     def evaluate_results(self, results: list[dict] | str | Path) -> dict[str, float]:
         """Evaluate a COCO result list or result JSON file -> {"bbox_AP": ..., "segm_AP": ...} in percent."""

@@ -11,7 +11,6 @@ carry no area, so ``loadRes`` buckets each detection by its keypoints' extent.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from densevit.evaluation.coco import (
     _to_numpy,
     _without,
     stats_to_dict,
+    write_results,
 )
 
 __all__ = ["KEYPOINT_STAT_NAMES", "CocoKeypointEvaluator", "oks_nms", "oks_overlaps"]
@@ -160,9 +160,7 @@ class CocoKeypointEvaluator:
         """OKS-NMS and evaluate the per-sample records returned by `process`."""
         results = self.coco_results(records)
         if self.outfile is not None:
-            self.outfile.parent.mkdir(parents=True, exist_ok=True)
-            self.outfile.write_text(json.dumps(results))
-            self.print_fn(f"COCO keypoint results written to {self.outfile}")
+            write_results(self.outfile, results, self.print_fn)
         return self.evaluate_results(results)
 
     def evaluate_results(self, results: list[dict] | str | Path) -> dict[str, float]:

@@ -9,17 +9,26 @@ and skipped). Records are the histograms, never the predictions, so memory does 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SegmentationEvaluator", "intersect_and_union", "segmentation_metrics"]
+__all__ = [
+    "SegmentationEvaluator",
+    "class_table",
+    "confusion_histograms",
+    "confusion_matrix",
+    "intersect_and_union",
+    "segmentation_metrics",
+]
 
 
-def intersect_and_union(pred: Tensor, gt: Tensor, num_classes: int, ignore_index: int = 255) -> np.ndarray:
-    """pred, gt: integer label maps [H, W] -> int64 [4, K] histograms: intersection, union, pred area, label area.
+def confusion_matrix(pred: Tensor, gt: Tensor, num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """pred, gt: integer label maps [H, W] -> int64 [K, K] pixel counts, row = ground-truth class, column = predicted.
 
     Pixels whose ground truth is ``ignore_index`` are dropped first; every other value must be a class index.
     """
@@ -33,11 +42,22 @@ def intersect_and_union(pred: Tensor, gt: Tensor, num_classes: int, ignore_index
             raise ValueError(
                 f"{name} holds values {found} outside the classes 0..{num_classes - 1} (ignore value {ignore_index})"
             )
-    area_inter = torch.bincount(gt[pred == gt], minlength=num_classes)
-    area_pred = torch.bincount(pred, minlength=num_classes)
-    area_label = torch.bincount(gt, minlength=num_classes)
-    hist = torch.stack([area_inter, area_pred + area_label - area_inter, area_pred, area_label])
-    return hist.cpu().numpy().astype(np.int64)
+    counts = torch.bincount(gt * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.view(num_classes, num_classes).cpu().numpy().astype(np.int64)
+
+
+def confusion_histograms(confusion: np.ndarray) -> np.ndarray:
+    """Confusion matrix [K, K] (rows ground truth) -> int64 [4, K]: intersection, union, pred area, label area."""
+    inter, area_pred, area_label = np.diag(confusion), confusion.sum(0), confusion.sum(1)
+    return np.stack([inter, area_pred + area_label - inter, area_pred, area_label]).astype(np.int64)
+
+
+def intersect_and_union(pred: Tensor, gt: Tensor, num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """pred, gt: integer label maps [H, W] -> int64 [4, K] histograms: intersection, union, pred area, label area.
+
+    Pixels whose ground truth is ``ignore_index`` are dropped first; every other value must be a class index.
+    """
+    return confusion_histograms(confusion_matrix(pred, gt, num_classes, ignore_index))
 
 
 def segmentation_metrics(hist: np.ndarray) -> dict[str, np.ndarray | float]:
@@ -58,6 +78,21 @@ def segmentation_metrics(hist: np.ndarray) -> dict[str, np.ndarray | float]:
         "IoU": iou,
         "Acc": acc,
     }
+
+
+def class_table(class_names: Sequence[str], metrics: dict, markdown: bool = False) -> str:
+    """Per-class IoU and Acc in percent (``segmentation_metrics``' arrays) as CSV, or as a Markdown table; a class
+    absent from ground truth and prediction has empty cells."""
+    def cell(v: float) -> str:
+        return f"{100 * v:.2f}" if np.isfinite(v) else ""
+
+    rows = [(name, cell(iou), cell(acc)) for name, iou, acc in zip(class_names, metrics["IoU"], metrics["Acc"],
+                                                                       strict=True)]
+    if markdown:
+        return "\n".join(["| class | IoU | Acc |", "|---|---:|---:|", *(f"| {n} | {i} | {a} |" for n, i, a in rows)])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([("class", "IoU", "Acc"), *rows])
+    return out.getvalue()
 
 
 class SegmentationEvaluator:

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["Batch", "TaskModel"]
+__all__ = ["Batch", "SupportsTTA", "TaskModel"]
 
 
 @dataclass
@@ -32,4 +32,13 @@ class TaskModel(Protocol):
 
     def predict(self, batch: Batch) -> list[dict]:
         """Per image: its sample dict plus the predictions, in the original image's coordinates."""
+        ...
+
+
+@runtime_checkable
+class SupportsTTA(Protocol):
+    """A task model whose ``predict`` can average augmented views of each image (flips, scales)."""
+
+    def set_tta(self, enabled: bool) -> str:
+        """Switch test-time augmentation on or off; returns what ``predict`` now does, in words."""
         ...

@@ -103,6 +103,11 @@ class DepthEstimator(nn.Module):
             losses["loss_grad"] = self.grad_weight * gradient_matching_loss(pred, gt, valid, self.grad_scales)
         return losses
 
+    def set_tta(self, enabled: bool) -> str:
+        """On: average with the mirrored image's prediction (DPT's and Monodepth's flip test); returns it in words."""
+        self.flip_test = enabled
+        return "the image and its mirror image, depths averaged" if enabled else "the image alone"
+
     def predict(self, batch: Batch) -> list[dict]:
         """Per image: its sample plus ``depth`` [H0, W0] float at the original resolution."""
         inputs, data_samples = batch.inputs, batch.samples

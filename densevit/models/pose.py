@@ -118,6 +118,12 @@ class TopDownPose(nn.Module):
         weight = torch.stack(weights).to(pred.device)
         return {"loss_heatmap": self.loss_weight * joints_mse_loss(pred, target, weight)}
 
+    def set_tta(self, enabled: bool) -> str:
+        """On (ViTPose's default, ``flip_test=True``): heatmaps averaged with the mirrored crop's; returns it in
+        words."""
+        self.flip_test = enabled
+        return "each crop and its mirror image, heatmaps averaged" if enabled else "each crop alone"
+
     @torch.no_grad()
     def predict_heatmaps(self, inputs: Tensor) -> Tensor:
         """Heatmaps [B, K, h, w], averaged with the mirrored crop's (flipped back, pairs swapped) with flip_test."""

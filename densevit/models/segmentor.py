@@ -158,6 +158,15 @@ class Segmentor(nn.Module):
 
     # --- inference -------------------------------------------------------------------------------------------
 
+    def set_tta(self, enabled: bool) -> str:
+        """On: mirrored views beside the ``tta_scales`` (mmsegmentation's aug_test: softmax averaged); off: one view
+        at scale 1. Returns the views in words."""
+        self.tta_flip = enabled
+        if not enabled:
+            self.tta_scales = (1.0,)
+        flip = " and their mirror images" if self.tta_flip else ""
+        return f"views at scales {', '.join(f'{s:g}' for s in self.tta_scales)}{flip}"
+
     def whole_logits(self, image: Tensor) -> Tensor:
         """image [B, 3, h, w] -> logits [B, K, h, w]; padded to ``size_divisor`` so features align with pixels."""
         h, w = image.shape[-2:]

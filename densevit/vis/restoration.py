@@ -38,26 +38,31 @@ def _label(panel: np.ndarray, text: str) -> None:
 
 
 def draw_comparison(image: np.ndarray | torch.Tensor, restored: np.ndarray | torch.Tensor,
-                    zoom_fraction: float = 0.25) -> np.ndarray:
+                    zoom_fraction: float = 0.25, zoom: bool = True) -> np.ndarray:
     """RGB picture: input | restored on top, the same zoomed crop of each below (RGB uint8 [H', W', 3]).
 
     An input smaller than the output (super-resolution) is shown enlarged by nearest neighbours, pixel for pixel.
-    The crop (``zoom_fraction`` of the shorter side) is where the restoration changed the image most.
+    The crop (``zoom_fraction`` of the shorter side) is where the restoration changed the image most;
+    ``zoom=False`` draws the top row alone (video frames, where the crop would jump from frame to frame).
     """
     image, restored = _hwc(image), _hwc(restored)
     h, w = restored.shape[:2]
     if image.shape[:2] != (h, w):
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST)
-    size = max(8, int(min(h, w) * zoom_fraction))
-    y, x = most_changed_box(image, restored, size)
     top = [image.copy(), restored.copy()]
-    bottom = [cv2.resize(p[y : y + size, x : x + size], (w, w), interpolation=cv2.INTER_NEAREST)  # square crops
-              for p in (image, restored)]
+    if zoom:
+        size = max(8, int(min(h, w) * zoom_fraction))
+        y, x = most_changed_box(image, restored, size)
+        bottom = [cv2.resize(p[y : y + size, x : x + size], (w, w), interpolation=cv2.INTER_NEAREST)  # square crops
+                  for p in (image, restored)]
+        for panel in top:
+            cv2.rectangle(panel, (x, y), (x + size - 1, y + size - 1), _FRAME, max(1, min(h, w) // 200))
+        for panel in bottom:
+            _label(panel, f"zoom x{w / size:.1f}")
     for panel, name in zip(top, ("input", "restored"), strict=True):
-        cv2.rectangle(panel, (x, y), (x + size - 1, y + size - 1), _FRAME, max(1, min(h, w) // 200))
         _label(panel, name)
-    for panel in bottom:
-        _label(panel, f"zoom x{w / size:.1f}")
-    rows = [np.concatenate([top[0], np.full((h, 4, 3), _FRAME, np.uint8), top[1]], axis=1),
-            np.concatenate([bottom[0], np.full((w, 4, 3), _FRAME, np.uint8), bottom[1]], axis=1)]
-    return np.concatenate([rows[0], np.full((4, rows[0].shape[1], 3), _FRAME, np.uint8), rows[1]], axis=0)
+    row = np.concatenate([top[0], np.full((h, 4, 3), _FRAME, np.uint8), top[1]], axis=1)
+    if not zoom:
+        return row
+    bottom_row = np.concatenate([bottom[0], np.full((w, 4, 3), _FRAME, np.uint8), bottom[1]], axis=1)
+    return np.concatenate([row, np.full((4, row.shape[1], 3), _FRAME, np.uint8), bottom_row], axis=0)

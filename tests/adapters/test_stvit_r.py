@@ -15,6 +15,7 @@ from densevit.adapters.stvit_r import STViTR, middle_dumbbell_roles
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.swin_stvit_r import SemanticBlock
 from densevit.backbones.vit import LAYER_NORM, Block, ViT
+from densevit.backbones.vit_utils import get_rel_pos
 from densevit.config import build, load_config, to_plain
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.base import Batch
@@ -298,6 +299,65 @@ def test_vit_block_in_global_role_is_the_block_itself():
         s = torch.randn(2, 6, 9, 32, dtype=torch.float64)
         _, out = apply_role("global", block, torch.zeros(2, 14, 21, 32), s, DumbbellConfig())
         torch.testing.assert_close(out, block(s), rtol=1e-10, atol=1e-10)
+
+
+class PairwiseAttend:
+    """A ViT block whose ``attend`` is written out pair by pair (MViTv2's decomposed relative positions):
+    logit(n, m) = q_n . k_m / sqrt(d) + q_n . R_h[i, i'] + q_n . R_w[j, j'] + mask_m, for query n at (i, j) of
+    the ``q_hw`` grid and key m at (i', j') of the ``k_hw`` grid."""
+
+    def __init__(self, block: Block) -> None:
+        self.block = block
+
+    def __getattr__(self, name):
+        return getattr(self.block, name)
+
+    def attend(self, q, kv, q_hw, k_hw, mask=None):
+        attn = self.block.attn
+        b, g, lq, c = q.shape
+        heads, lk = attn.num_heads, kv.shape[2]
+        q, (k, v) = q.view(b, g, lq, heads, -1), kv.view(b, g, lk, 2, heads, -1).unbind(3)
+        r_h = get_rel_pos(q_hw[0], k_hw[0], attn.rel_pos_h)
+        r_w = get_rel_pos(q_hw[1], k_hw[1], attn.rel_pos_w)
+        logits = q.new_zeros(b, g, heads, lq, lk)
+        for n in range(lq):
+            i, j = divmod(n, q_hw[1])
+            for m in range(lk):
+                i2, j2 = divmod(m, k_hw[1])
+                qn = q[:, :, n]  # [b, g, heads, d]
+                logits[..., n, m] = ((qn * k[:, :, m]).sum(-1) / math.sqrt(qn.shape[-1])
+                                     + (qn * r_h[i, i2]).sum(-1) + (qn * r_w[j, j2]).sum(-1))
+        if mask is not None:
+            logits = logits + mask
+        out = logits.softmax(-1) @ v.transpose(2, 3)  # [b, g, heads, lq, d]
+        return attn.proj(out.transpose(2, 3).reshape(b, g, lq, c))
+
+
+@pytest.mark.parametrize("pad_mask", ["valid", "released"])
+def test_vit_block_cross_roles_with_relative_positions_equal_pairwise_attention(pad_mask):
+    """init / refine / recover on a ViT block with relative positions (tables resized, grids stretched, padded
+    keys masked) equal one gather of every region attended pair by pair: values and gradients, float64, 1e-12."""
+    torch.manual_seed(0)
+    block = Block(16, 2, use_rel_pos=True, rel_pos_size=3, layer_scale_init=0.7).double()
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            if "norm" in name or "ls" in name or "rel_pos" in name:
+                p.uniform_(0.5, 1.5)
+    cfg = DumbbellConfig(window=3, pooled=2, init_kernel=4, refine_kernel=5, recover_kernel=3, pad_mask=pad_mask)
+    x = torch.randn(2, 7, 8, 16, dtype=torch.float64)
+
+    def run(role_fn):
+        block.zero_grad()
+        xx = x.clone().requires_grad_()
+        s = role_fn("init", xx, None)
+        out = role_fn("recover", xx, role_fn("refine", xx, s))
+        out.square().sum().backward()
+        return out, xx.grad, block.attn.rel_pos_h.grad, block.attn.rel_pos_w.grad
+
+    fast = run(lambda role, xx, s: apply_role(role, block, xx, s, cfg)[0 if role == "recover" else 1])
+    slow = run(lambda role, xx, s: one_gather_roles(PairwiseAttend(block), role, xx, s, cfg))
+    for a, e in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, e, rtol=0, atol=1e-12)
 
 
 def test_vit_block_cross_roles_split_its_qkv():

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from densevit.backbones.interface import ShapeSpec
 from densevit.backbones.vit import VIT_SIZES, VITDET_GLOBAL_BLOCKS, VITDET_SIZES, Attention, Block, ViT
@@ -137,6 +139,42 @@ def test_fused_path_equals_explicit_path_with_grads():
     for name, grad in results[0][1].items():
         torch.testing.assert_close(grad, results[1][1][name], rtol=1e-4, atol=1e-6, msg=name)
     assert results[0][1]["blocks.1.attn.rel_pos_h"].abs().sum() > 0
+
+
+class FullSizeWrites(TorchDispatchMode):
+    """Keeps every tensor of ``numel`` elements that an operation returns (so no memory is reused meanwhile)."""
+
+    def __init__(self, numel: int) -> None:
+        super().__init__()
+        self.numel = numel
+        self.kept: list[torch.Tensor] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.kept += [t for t in tree_leaves(out) if isinstance(t, torch.Tensor) and t.numel() == self.numel]
+        return out
+
+    def storages(self) -> int:
+        return len({t.untyped_storage().data_ptr() for t in self.kept})
+
+
+def test_masked_relative_position_bias_is_built_in_one_tensor(monkeypatch):
+    """The bias of a masked attention (STViT-R's regions) is materialised once: no layout copy, mask added in place."""
+    torch.manual_seed(0)
+    attn = Attention(8, num_heads=2, use_rel_pos=True, rel_pos_size=5).double()
+    randomise_rel_pos(attn)
+    q = torch.randn(2, 3, 4 * 5, 8, dtype=torch.float64)  # 3 groups of 4x5 queries
+    kv = torch.randn(2, 3, 6 * 7, 16, dtype=torch.float64)  # ... attend to 6x7 keys each
+    mask = torch.zeros(3, 1, 1, 42, dtype=torch.float64).masked_fill(torch.rand(3, 1, 1, 42) < 0.3, float("-inf"))
+    seen = []
+    monkeypatch.setattr("densevit.backbones.vit.grouped_attention", lambda q, kv, heads, bias, fused: seen.append(bias))
+    numel = 2 * 3 * 2 * 20 * 42  # [B, G, heads, Lq, Lk]
+    with FullSizeWrites(numel) as writes:
+        attn._attend(q, kv, (4, 5), (6, 7), mask)
+    assert writes.storages() == 1
+    heads_q = q.unflatten(-1, (2, 4)).transpose(-3, -2)
+    expected = decomposed_rel_pos_bias(heads_q, attn.rel_pos_h, attn.rel_pos_w, (4, 5), (6, 7)) + mask
+    torch.testing.assert_close(seen[0], expected, rtol=0, atol=0)
 
 
 def randomised_block(**kwargs) -> Block:

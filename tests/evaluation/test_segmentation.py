@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from densevit.evaluation.segmentation import SegmentationEvaluator, intersect_and_union
+from densevit.evaluation.segmentation import SegmentationEvaluator, confusion_matrix, intersect_and_union
 
 IGNORE = 255
 
@@ -59,6 +59,15 @@ def test_equals_confusion_matrix_computation(seed):
     assert set(metrics) == {"aAcc", "mIoU", "mAcc"}
     for key, value in expected.items():
         assert metrics[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_confusion_matrix_rows_are_ground_truth_and_ignored_pixels_drop():
+    gt = torch.tensor([[0, 0, 1], [2, 255, 1]])
+    pred = torch.tensor([[0, 1, 1], [0, 2, 2]])
+    expected = np.array([[1, 1, 0],  # ground truth 0: once right, once taken for 1
+                         [0, 1, 1],
+                         [1, 0, 0]])
+    np.testing.assert_array_equal(confusion_matrix(pred, gt, 3), expected)
 
 
 def test_absent_classes_follow_mmseg():

@@ -12,6 +12,7 @@ from densevit.backbones.vit import ViT
 from densevit.config import build, load_config, to_plain
 from densevit.engine.data import DataPreprocessor, collate
 from densevit.engine.model import RunnerModel
+from densevit.models.base import SupportsTTA
 from densevit.models.depth import DepthEstimator, depth_to_original, flip_within
 from densevit.vis.depth import depth_colors, depth_to_png16, draw_depth
 
@@ -89,6 +90,14 @@ def test_flip_test_averages_with_the_mirrored_image():
     for i in range(2):
         torch.testing.assert_close(both[i]["depth"], 0.5 * (plain[i]["depth"] + mirrored[i]), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(both[0]["depth"], plain[0]["depth"], atol=1e-3)
+
+
+def test_set_tta_switches_the_flip_test():
+    model = tiny_model().eval()
+    assert isinstance(model.model, SupportsTTA) and not model.model.flip_test
+    assert "mirror" in model.model.set_tta(True) and model.model.flip_test
+    model.model.set_tta(False)
+    assert not model.model.flip_test
 
 
 def test_test_size_runs_at_that_size_and_returns_the_original_resolution():

@@ -10,7 +10,7 @@ from torch import nn
 
 from densevit.backbones.vitpose import ViTPoseBackbone
 from densevit.heads.pose import ClassicPoseHead, SimplePoseHead, joints_mse_loss
-from densevit.models.base import Batch
+from densevit.models.base import Batch, SupportsTTA
 from densevit.models.pose import TopDownPose, rescore
 from densevit.ops.keypoints import flip_heatmaps, udp_heatmaps
 
@@ -71,6 +71,16 @@ class Blobs(nn.Module):
 
     def forward(self, x):
         return [F.avg_pool2d(x, 4)]
+
+
+def test_set_tta_switches_the_flip_test_that_is_on_by_default():
+    model = tiny_model().eval()
+    assert isinstance(model, SupportsTTA) and model.flip_test  # ViTPose tests with flips by default
+    crops = torch.randn(1, 3, H, W)
+    flipped = model.predict_heatmaps(crops)
+    model.set_tta(False)
+    torch.testing.assert_close(model.predict_heatmaps(crops), model(crops))
+    assert not torch.allclose(flipped, model(crops))
 
 
 def test_flip_test_mirrored_crop_gives_mirrored_joints():

@@ -16,7 +16,7 @@ from densevit.datasets.demo import generate_demo_dataset
 from densevit.engine.data import collate
 from densevit.heads.seg_heads import FCNHead, MLPHead
 from densevit.heads.uper import UPerHead
-from densevit.models.base import Batch
+from densevit.models.base import Batch, SupportsTTA
 from densevit.models.segmentor import Segmentor, seg_cross_entropy, slide_inference
 from densevit.vis.segmentation import draw_segmentation, sem_seg_to_png
 
@@ -79,6 +79,14 @@ def test_predict_returns_labels_in_original_coordinates():
     logits = model.decode_head([image])
     expected = F.interpolate(logits, size=(80, 112), mode="bilinear", align_corners=False).argmax(1)[0]
     assert (out[0]["sem_seg"] == expected).float().mean() > 0.99
+
+
+def test_set_tta_adds_mirrored_views_to_the_scales_and_off_leaves_one_view():
+    model = pixel_model(tta_scales=(0.5, 1.0))
+    assert isinstance(model, SupportsTTA)
+    assert model.set_tta(True) == "views at scales 0.5, 1 and their mirror images"
+    assert model.tta_flip and model.tta_scales == (0.5, 1.0)
+    assert model.set_tta(False) == "views at scales 1" and not model.tta_flip and model.tta_scales == (1.0,)
 
 
 def test_flip_and_multiscale_tta_average_probabilities():
@@ -185,6 +193,8 @@ def test_draw_segmentation_tints_classes_and_adds_a_legend():
     assert not np.array_equal(out[5, 5], out[5, 45])  # two classes, two tints
     legend = out[:, 60:]
     assert (legend < 255).any() and (legend == 255).any()
+    np.testing.assert_array_equal(draw_segmentation(image, sem_seg, ("sky", "tree", "road"), legend=False),
+                                  out[:40, :60])  # a video frame: the overlay alone
     with pytest.raises(ValueError, match="original image coordinates"):
         draw_segmentation(image, sem_seg[:20], ("sky", "tree", "road"))
 

@@ -76,4 +76,4 @@ def test_benchmark_times_tiled_restoration(monkeypatch, capsys):
     run_tool(monkeypatch, "benchmark.py", CONFIGS / "quickstart" / "restoration_hybrid_vit_tiny_demo.py", "--shape",
              "96", "96", "--repeats", "1", "--warmup", "0", "--tile", "64", "--tile-overlap", "16")
     printed = capsys.readouterr().out
-    assert "ImageRestorer.restore (tiles 64, overlap 16)" in printed and "peak memory" in printed
+    assert "ImageRestorer.predict (tiles 64, overlap 16)" in printed and "peak memory" in printed

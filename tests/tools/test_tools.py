@@ -137,5 +137,5 @@ def test_benchmark_reports_pose_crops_per_second(monkeypatch, capsys):
     run_tool(monkeypatch, "benchmark.py", POSE_CONFIG, "--shape", 128, 96, "--batch", 2, "--repeats", 1,
              "--warmup", 0, "--threads", 1)
     out = capsys.readouterr().out
-    assert "TopDownPose.forward" in out
+    assert "TopDownPose.predict" in out
     assert re.search(r"throughput:\s+\d+\.\d inputs/s \(median latency, batch 2\)", out), out

@@ -22,5 +22,6 @@ def test_comparison_layout_and_super_resolution_input() -> None:
     small = torch.from_numpy(restored[::2, ::2].transpose(2, 0, 1).copy())  # [3, 32, 48] uint8, shown enlarged
     picture = draw_comparison(small, restored)
     assert picture.dtype == np.uint8 and picture.shape == (64 + 4 + 96, 2 * 96 + 4, 3)
+    assert draw_comparison(small, restored, zoom=False).shape == (64, 2 * 96 + 4, 3)  # a video frame: the top row
     with pytest.raises(ValueError, match="RGB uint8"):
         draw_comparison(restored.astype(np.float32), restored)
