@@ -114,13 +114,14 @@ class SafeCheckpointHook(CheckpointHook):
 
 
 class ConsoleHook(Hook):
-    """A short console: a header (config, work dir, model size, data sizes, log file) and, on a terminal, a
-    training progress bar with the loss, learning rate and ETA. The full dump stays in the log file."""
+    """A short console: a header (config, work dir, model size, data sizes, log file) and, on a terminal, progress
+    bars with ETA for training (with the loss and learning rate), validation and testing. The full dump stays in
+    the log file."""
 
     priority = "LOW"
 
     def __init__(self) -> None:
-        self._bar: Any = None
+        self._bars: dict[str, Any] = {}  # "train" / "val" / "test" -> its open tqdm bar
 
     def before_run(self, runner: Any) -> None:
         """Print the header."""
@@ -139,28 +140,65 @@ class ConsoleHook(Hook):
               f"  model {type(task).__name__}, {params:.2f}M parameters | {', '.join(sizes) or 'no data'}\n"
               f"  full log (environment, config, every logged value): {runner.logger.log_file}", flush=True)
 
-    def before_train(self, runner: Any) -> None:
-        """Open the progress bar (on a terminal only; elsewhere the logger's lines show progress)."""
+    def _open(self, runner: Any, name: str, total: int, initial: int = 0) -> None:
+        """A bar on a terminal only (elsewhere the logger's lines show progress); a validation bar inside training
+        goes when done, under the training bar that stays."""
         if runner.rank == 0 and _interactive():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=runner.max_iters, initial=runner.iter, desc="train", unit="it",
-                             dynamic_ncols=True)
+            self._bars[name] = tqdm(total=total, initial=initial, desc=name, unit="it", dynamic_ncols=True,
+                                    leave="train" not in self._bars)
+
+    def _advance(self, name: str) -> None:
+        if name in self._bars:
+            self._bars[name].update(1)
+
+    def _close(self, name: str) -> None:
+        bar = self._bars.pop(name, None)
+        if bar is not None:
+            bar.close()
+
+    def before_train(self, runner: Any) -> None:
+        """Open the training bar."""
+        self._open(runner, "train", runner.max_iters, runner.iter)
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         """Advance the bar; show the loss and learning rate."""
-        if self._bar is not None:
+        bar = self._bars.get("train")
+        if bar is not None:
             hub = runner.message_hub
             loss = hub.get_scalar("train/loss").current() if "train/loss" in hub.log_scalars else float("nan")
             lr = hub.get_scalar("train/lr").current() if "train/lr" in hub.log_scalars else float("nan")
-            self._bar.set_postfix_str(f"loss {loss:.4g}  lr {lr:.3g}", refresh=False)
-            self._bar.update(1)
+            bar.set_postfix_str(f"loss {loss:.4g}  lr {lr:.3g}", refresh=False)
+            bar.update(1)
 
     def after_train(self, runner: Any) -> None:
         """Close the bar."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._close("train")
+
+    def before_val_epoch(self, runner: Any) -> None:
+        """Open the validation bar."""
+        self._open(runner, "val", len(runner.val_loop.dataloader))
+
+    def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        """Advance the validation bar."""
+        self._advance("val")
+
+    def after_val_epoch(self, runner: Any, metrics: dict | None = None) -> None:
+        """Close the validation bar (the metrics line follows)."""
+        self._close("val")
+
+    def before_test_epoch(self, runner: Any) -> None:
+        """Open the test bar."""
+        self._open(runner, "test", len(runner.test_loop.dataloader))
+
+    def after_test_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        """Advance the test bar."""
+        self._advance("test")
+
+    def after_test_epoch(self, runner: Any, metrics: dict | None = None) -> None:
+        """Close the test bar."""
+        self._close("test")
 
 
 def _interactive() -> bool:
@@ -175,20 +213,23 @@ _LOG_FILE_ONLY = ("\n----", "Config:\n", "Hooks will be executed", "Distributed 
 
 
 class _ConsoleFilter(logging.Filter):
-    def __init__(self, hide_train_lines: bool) -> None:
+    def __init__(self, hide_progress_lines: bool) -> None:
         super().__init__()
-        self.hide_train_lines = hide_train_lines
+        self.hide_progress_lines = hide_progress_lines
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if message.startswith(_LOG_FILE_ONLY):
             return False
-        # on a terminal the progress bar shows training; the log file keeps every line
-        return not (self.hide_train_lines and message.startswith(("Iter(train)", "Saving checkpoint")))
+        # on a terminal the progress bars show training, validation and testing (the final metrics line, which has
+        # no eta, stays); the log file keeps every line
+        return not (self.hide_progress_lines and (message.startswith(("Iter(train)", "Saving checkpoint"))
+                                               or (message.startswith(("Iter(val)", "Iter(test)"))
+                                                   and " eta: " in message)))
 
 
 def quiet_console(logger: logging.Logger) -> None:
     """Keep the environment and config dumps (and, on a terminal, the training lines) out of the console."""
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.addFilter(_ConsoleFilter(hide_train_lines=_interactive()))
+            handler.addFilter(_ConsoleFilter(hide_progress_lines=_interactive()))

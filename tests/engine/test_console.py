@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,3 +66,24 @@ def test_help_explains_each_tool_without_importing_torch(tool):
                             text=True, timeout=120)
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
     assert "torch imported: False" in result.stdout
+
+
+def test_validation_and_testing_show_a_progress_bar_on_a_terminal(tiny_config, tmp_path, monkeypatch, capsys,
+                                                                  one_thread):
+    """On a terminal, val and test loops get a bar with ETA like training; their per-batch log lines go to the log
+    file only, and the metrics lines stay."""
+    from mmengine.config import Config
+
+    from densevit.engine import hooks
+    from densevit.engine.runner import build_runner
+
+    monkeypatch.setattr(hooks, "_interactive", lambda: True)
+    cfg = tiny_config(train_cfg=dict(by_epoch=False, max_iters=2, val_interval=2))
+    build_runner(Config(cfg), work_dir=tmp_path).train()
+    build_runner(Config(cfg), work_dir=tmp_path / "test", load_from=str(tmp_path / "iter_2.pth"), train=False).test()
+    console = capsys.readouterr()
+    for loop in ("train", "val", "test"):  # 4 val images, batch 2: "<loop>:  50%|...| 1/2 [00:01<00:01, ...]"
+        assert re.search(rf"{loop}: +\d+%\|.*\| \d/2 \[\d\d:\d\d<", console.err), console.err
+    assert re.search(r"test: 100%\|.*\| 2/2 \[", console.err), console.err  # outside training a bar stays
+    assert "Iter(val) [2/2]" in console.out and "Iter(test) [2/2]" in console.out, console.out
+    assert " eta: " not in console.out, console.out
