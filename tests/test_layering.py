@@ -2,6 +2,8 @@
 
     ops / layers -> backbones -> adapters -> heads -> models (task models) -> engine / apis -> tools
 
+``densevit.tools`` (the installed commands) is that top layer inside the package.
+
 A layer imports only from the layers below it (and from itself). datasets, evaluation and vis sit beside models:
 they may use ops / layers and each other, and engine / apis use them, but models never import them. The
 utilities (config.py, checkpoint.py, benchmarking.py) may be imported from any layer and import no layer
@@ -34,6 +36,7 @@ LAYER_OF = {
     "vis": "vis",
     "engine": "engine",
     "apis": "apis",
+    "tools": "tools",  # densevit.tools: the bodies of densevit-train / -test / -infer (tools/*.py run them)
     "config": "utilities",
     "checkpoint": "utilities",
     "benchmarking": "utilities",
@@ -57,6 +60,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "vis": {"datasets", "evaluation", *_BELOW},
     "engine": {*_TASK_STACK, *_BESIDE_MODELS, *_BELOW},  # not apis
     "apis": {"engine", *_TASK_STACK, *_BESIDE_MODELS, *_BELOW},
+    "tools": {"apis", "engine", *_TASK_STACK, *_BESIDE_MODELS, *_BELOW},  # the top: nothing imports it
     "root": set(),
 }
 

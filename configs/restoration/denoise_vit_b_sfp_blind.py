@@ -11,7 +11,7 @@ schedule the other denoising configs import. Restormer's published figures: conf
 """
 
 from mmengine.config import read_base
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.dataset import DefaultSampler
 from mmengine.optim import CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
 from torch.utils.data import ConcatDataset
@@ -20,6 +20,7 @@ from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
 from densevit.backbones.vit import VITDET_SIZES, ViT
 from densevit.datasets.restoration import GaussianNoise, PairedImageDataset
 from densevit.engine.data import DataPreprocessor
+from densevit.engine.stream import ResumableInfiniteSampler
 from densevit.evaluation.restoration import RestorationEvaluator
 from densevit.models.restoration import ImageRestorer, l1_loss
 
@@ -58,7 +59,7 @@ train_dataloader = dict(
     batch_size=8,  # per GPU; 8 GPUs give Restormer's 64 at 128 px
     num_workers=8,
     persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
     dataset=dict(
         type=ConcatDataset,
         datasets=[dict(type=PairedImageDataset, gt_dir=f"{data_root}/train/{name}",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import sys
 from collections import deque
 from typing import Any
@@ -49,8 +50,9 @@ class ResumeStateHook(Hook):
     """Make checkpoints safe to resume and resumption exact.
 
     mmengine pickles its log buffers with bound methods (a ``getattr`` global that weights-only loading rightly
-    refuses); they are stored as plain tensors instead and rebuilt on load. The torch RNG state is saved too and
-    restored right before the first resumed iteration (after the data loader's own start-up draws).
+    refuses); they are stored as plain tensors instead and rebuilt on load. The training process's torch, numpy and
+    Python RNG states are saved too and restored right before the first resumed iteration (after the data loader's
+    own start-up draws); the data's randomness does not depend on them (densevit.engine.stream).
     """
 
     priority = "VERY_LOW"
@@ -63,7 +65,9 @@ class ResumeStateHook(Hook):
         for key in ("message_hub", "meta"):
             if key in checkpoint:
                 checkpoint[key] = _plain(checkpoint[key])
-        state = {"torch": torch.get_rng_state()}
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                 "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
         checkpoint["rng_state"] = state
@@ -78,6 +82,10 @@ class ResumeStateHook(Hook):
         """Restore the saved states once."""
         if self._pending is not None:
             torch.set_rng_state(self._pending["torch"])
+            if "numpy" in self._pending:  # older checkpoints hold the torch state only
+                name, keys, pos, has_gauss, gauss = self._pending["numpy"]
+                np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+                random.setstate(self._pending["python"])
             if "cuda" in self._pending and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(self._pending["cuda"])
             self._pending = None

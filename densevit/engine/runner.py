@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from mmengine.config import Config
+from mmengine.dataset import DefaultSampler, InfiniteSampler
 from mmengine.evaluator import Evaluator
 from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.logging import MMLogger, print_log
@@ -27,12 +28,13 @@ from mmengine.utils.dl_utils import collect_env
 from torch.utils.data import DataLoader
 
 from densevit.checkpoint import ema_note, load_state, read_checkpoint
-from densevit.config import build, to_dotted, to_plain
+from densevit.config import build, resolve_type, to_dotted, to_plain
 from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
 from densevit.engine.optim import build_optim_wrapper
+from densevit.engine.stream import IterTrainLoop, PositionSeeded, ResumableInfiniteSampler
 
 __all__ = ["Runner", "build_runner"]
 
@@ -167,13 +169,25 @@ def _dataloader(cfg: Any, where: str, model: torch.nn.Module, on_corrupt_image: 
         raise ValueError(f"{where}.dataset: {source} has {len(classes)} classes {tuple(classes)[:8]}, but the model "
                          f"predicts {num_classes}; set the model's num_classes (and its heads') to {len(classes)}")
     # iteration-based training reads an endless stream; evaluation reads each image once
-    loader.setdefault("sampler", {"type": "InfiniteSampler" if train else "DefaultSampler", "shuffle": train})
+    sampler = loader["sampler"] = dict(loader.get("sampler") or {"type": ResumableInfiniteSampler if train else
+                                                                   DefaultSampler, "shuffle": train})
+    if isinstance(sampler.get("type"), str) and "." in sampler["type"]:
+        sampler["type"] = resolve_type(sampler["type"], f"{where}.sampler.type")
+    if train and sampler.get("type") in (InfiniteSampler, "InfiniteSampler") and "batch_sampler" not in loader:
+        sampler["type"] = ResumableInfiniteSampler  # the same order, resumed without loading the trained batches
+    if isinstance(sampler.get("type"), type) and issubclass(sampler["type"], ResumableInfiniteSampler):
+        loader["dataset"] = PositionSeeded(loader["dataset"])
     loader.setdefault("collate_fn", {"type": "densevit.engine.data.collate"})
     if isinstance(loader["collate_fn"].get("type"), str) and "." in loader["collate_fn"]["type"]:
-        from densevit.config import resolve_type
-
         loader["collate_fn"]["type"] = resolve_type(loader["collate_fn"]["type"])
     return loader
+
+
+def _train_loop(train_cfg: dict) -> dict:
+    # by_epoch=False names mmengine's IterBasedTrainLoop; its densevit subclass resumes without replaying the data
+    if "type" in train_cfg or train_cfg.get("by_epoch", True):
+        return train_cfg
+    return {"type": IterTrainLoop, **{k: v for k, v in train_cfg.items() if k != "by_epoch"}}
 
 
 def _evaluator(cfg: Any, where: str) -> Evaluator:
@@ -209,7 +223,7 @@ def build_runner(
                                          cfg.get("on_corrupt_image", "stop")),
             optim_wrapper=build_optim_wrapper(model, cfg, amp),
             param_scheduler=to_plain(cfg.get("param_scheduler")),
-            train_cfg=to_plain(cfg.train_cfg),
+            train_cfg=_train_loop(to_plain(cfg.train_cfg)),
         )
     if "val_dataloader" in cfg and (train and cfg.train_cfg.get("val_interval", 0)):
         kwargs.update(

@@ -64,9 +64,9 @@ def test_skip_corrupt_serves_the_next_readable_item_and_counts(tmp_path):
 
 def test_training_skips_corrupt_images_only_when_asked(tiny_config, tmp_path):
     runner = build_runner(Config(tiny_config(on_corrupt_image="skip")), work_dir=tmp_path / "skip")
-    assert isinstance(runner.train_dataloader.dataset, SkipCorrupt)
+    assert isinstance(runner.train_dataloader.dataset.dataset, SkipCorrupt)  # inside the stream's PositionSeeded
     runner = build_runner(Config(tiny_config()), work_dir=tmp_path / "stop")
-    assert not isinstance(runner.train_dataloader.dataset, SkipCorrupt)
+    assert not isinstance(runner.train_dataloader.dataset.dataset, SkipCorrupt)
     with pytest.raises(ValueError, match="on_corrupt_image='ignore'"):
         build_runner(Config(tiny_config(on_corrupt_image="ignore")), work_dir=tmp_path / "bad")
 

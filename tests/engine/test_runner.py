@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -16,6 +18,7 @@ from densevit.adapters.fpn import FPN
 from densevit.adapters.vit_comer import ViTCoMer
 from densevit.config import load_config, to_dotted
 from densevit.datasets.demo import DEMO_CLASSES
+from densevit.engine.hooks import ResumeStateHook
 from densevit.engine.runner import build_runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +47,21 @@ def test_resume_continues_exactly(trained_tiny, tmp_path):
     assert resumed.keys() == uninterrupted.keys()
     for name, tensor in uninterrupted.items():
         assert torch.equal(resumed[name], tensor), name
+
+
+def test_resume_restores_the_numpy_and_python_generators(tmp_path):
+    """After a resume the training process's numpy and Python generators go on as they would have (torch's too)."""
+    hook, checkpoint = ResumeStateHook(), {}
+    np.random.seed(5)
+    random.seed(5)
+    hook.before_save_checkpoint(None, checkpoint)
+    expected = np.random.rand(), random.random()
+    torch.save(checkpoint, tmp_path / "state.pth")
+    np.random.seed(9)
+    random.seed(9)
+    hook.after_load_checkpoint(None, torch.load(tmp_path / "state.pth", weights_only=True))
+    hook.before_train_iter(None, 0)
+    assert (np.random.rand(), random.random()) == expected
 
 
 def test_same_seed_gives_the_same_run(trained_tiny, tmp_path):

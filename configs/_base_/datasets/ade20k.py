@@ -6,10 +6,11 @@ of one class; flip; photometric distortion). Validation labels stay at the origi
 logits to them.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.dataset import DefaultSampler
 
 from densevit.datasets.ade20k import ADE20K, ADE20K_CLASSES
 from densevit.datasets.seg_transforms import seg_train_transforms
+from densevit.engine.stream import ResumableInfiniteSampler
 from densevit.evaluation.segmentation import SegmentationEvaluator
 
 data_root = "data/ade/ADEChallengeData2016"
@@ -20,7 +21,7 @@ train_dataloader = dict(
     batch_size=2,  # per GPU; 8 GPUs give the batch of 16
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
     dataset=dict(
         type=ADE20K,
         data_root=data_root,

@@ -4,9 +4,10 @@ Layout: data/coco/{train2017,val2017}/*.jpg, data/coco/annotations/instances_{tr
 config sets the train and test transforms: the input size and scale jitter are part of its recipe.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.dataset import DefaultSampler
 
 from densevit.datasets.coco import CocoDetection
+from densevit.engine.stream import ResumableInfiniteSampler
 from densevit.evaluation.coco import CocoEvaluator
 
 data_root = "data/coco"
@@ -15,7 +16,7 @@ train_dataloader = dict(
     batch_size=2,  # per GPU; 8 GPUs give a batch of 16
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
     dataset=dict(
         type=CocoDetection,
         ann_file=f"{data_root}/annotations/instances_train2017.json",

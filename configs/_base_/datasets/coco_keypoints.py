@@ -8,10 +8,11 @@ affine. ``keypoint_info`` holds the 17 joints' flip pairs and OKS sigmas for the
 Ground-truth boxes instead: ``tools/test.py ... --cfg-options test_dataloader.dataset.bbox_file=None``.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.dataset import DefaultSampler
 
 from densevit.datasets.coco_keypoints import CocoKeypoints
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
+from densevit.engine.stream import ResumableInfiniteSampler
 from densevit.evaluation.keypoints import CocoKeypointEvaluator
 
 data_root = "data/coco"
@@ -25,7 +26,7 @@ train_dataloader = dict(
     batch_size=64,  # per GPU; 8 GPUs give ViTPose's 512
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
     dataset=dict(
         type=CocoKeypoints,
         ann_file=f"{data_root}/annotations/person_keypoints_train2017.json",

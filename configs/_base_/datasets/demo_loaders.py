@@ -2,7 +2,9 @@
 them and adds its dataset; generate the data first: python -m densevit.datasets.demo data/demo
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.dataset import DefaultSampler
+
+from densevit.engine.stream import ResumableInfiniteSampler
 
 data_root = "data/demo"
 
@@ -10,7 +12,7 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=1,
     persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
 )
 val_dataloader = dict(
     batch_size=8,

@@ -4,10 +4,11 @@ Layout: data/nyu/<scene>/rgb_XXXXX.jpg, data/nyu/<scene>/sync_depth_XXXXX.png, d
 Metrics inside Eigen's crop, as the depth literature reports them.
 """
 
-from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.dataset import DefaultSampler
 
 from densevit.datasets.depth_transforms import depth_train_transforms
 from densevit.datasets.nyu import NYUDepth
+from densevit.engine.stream import ResumableInfiniteSampler
 from densevit.evaluation.depth import DepthEvaluator
 
 data_root = "data/nyu"
@@ -17,7 +18,7 @@ train_dataloader = dict(
     batch_size=2,  # per GPU; 8 GPUs give the reference batch of 16
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
     dataset=dict(
         type=NYUDepth,
         data_root=data_root,
