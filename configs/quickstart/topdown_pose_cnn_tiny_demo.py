@@ -1,7 +1,7 @@
 """Calibration baseline for the pose quickstart: a plain small CNN (timm's ResNet-10-T to stride 16, 1.3 M parameters
 with the head, 0.53 GFLOPs a 128x96 crop against the hybrid ViT's 0.25; from scratch) under the same pyramid heatmap
 head, data and schedule, so the ViT's figure can be read against what a CNN of its size reaches: OKS AP 76.3 (AP50
-93.0, AR 79.1) in 11 min 54 s on 2 cores, where the ViT reaches 70.6 in 9 min 4 s (docs/experiments.md).
+93.0, AR 79.1) in 11 min 54 s on 2 cores, where the ViT reached 70.6 in 9 min 4 s the same day (docs/experiments.md).
 """
 
 from mmengine.config import read_base

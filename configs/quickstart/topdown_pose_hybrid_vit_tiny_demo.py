@@ -8,7 +8,7 @@ a convolutional stem whose stride-2, 4 and 8 maps join the two ViT blocks' strid
 (docs/experiments.md): UDP heatmaps at stride 2 (64x48), because the demo's people are about 80 px tall and their
 faces' joints 2-4 px apart (stride 4 gave 59.7 AP, stride 2 71.6 AP, same schedule); and milder augmentation than
 mmpose's COCO defaults (rotation 30 degrees, scale 0.75-1.25, half-body 0.1), which a 7-minute schedule needs
-(the defaults gave 50.8 AP, the milder ones 59.7). OKS AP 70.6 in 9 min 4 s on 2 cores.
+(the defaults gave 50.8 AP, the milder ones 59.7). OKS AP 70.8 in 7 min 31 s on 2 cores.
 """
 
 from mmengine.config import read_base
