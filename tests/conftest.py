@@ -128,13 +128,10 @@ class TrainedRun(NamedTuple):
     losses: list[float]  # total loss of iterations 1..4
 
 
-@pytest.fixture(scope="session")
-def trained_tiny(tmp_path_factory, tiny_config) -> TrainedRun:
-    """Four iterations of the tiny config, with checkpoints after iterations 2 and 4."""
+def train_one_thread(cfg: dict[str, Any], work_dir: Path) -> Any:
+    """Build the Runner of ``cfg`` and train it on one thread (runs repeat bit for bit); returns the Runner."""
     from densevit.engine.runner import build_runner
 
-    work_dir = tmp_path_factory.mktemp("trained")
-    cfg = tiny_config(experiment_name="trained_tiny")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -142,5 +139,14 @@ def trained_tiny(tmp_path_factory, tiny_config) -> TrainedRun:
         runner.train()
     finally:
         torch.set_num_threads(threads)
+    return runner
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory, tiny_config) -> TrainedRun:
+    """Four iterations of the tiny config, with checkpoints after iterations 2 and 4."""
+    work_dir = tmp_path_factory.mktemp("trained")
+    cfg = tiny_config(experiment_name="trained_tiny")
+    runner = train_one_thread(cfg, work_dir)
     losses = runner.message_hub.get_scalar("train/loss").data[0].tolist()
     return TrainedRun(cfg, write_config(cfg, work_dir / "tiny_mask_rcnn.py"), work_dir, losses)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import train_one_thread
 from mmengine.config import Config
 from mmengine.dataset import InfiniteSampler
 
@@ -82,14 +83,7 @@ def trained_with_workers(tmp_path_factory, tiny_config):
     work_dir = tmp_path_factory.mktemp("workers")
     cfg = tiny_config(experiment_name="workers")
     cfg["train_dataloader"] = dict(cfg["train_dataloader"], num_workers=2, persistent_workers=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        runner = build_runner(Config(cfg), work_dir=work_dir)
-        runner.train()
-    finally:
-        torch.set_num_threads(threads)
-    return cfg, work_dir, _losses(runner)
+    return cfg, work_dir, _losses(train_one_thread(cfg, work_dir))
 
 
 def test_batches_do_not_depend_on_the_number_of_workers(trained_with_workers, trained_tiny):
