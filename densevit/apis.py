@@ -223,7 +223,7 @@ def depth_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: floa
 
 def restoration_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:
     """Input | restored side by side, without the zoomed crops (where they sit would jump from frame to frame)."""
-    return draw_comparison(image, _numpy(pred["restored"]).transpose(1, 2, 0), zoom=False)
+    return draw_comparison(image, restoration_files(model, pred)["_restored"], zoom=False)
 
 
 def pose_frame(model: nn.Module, image: np.ndarray, pred: dict, score_thr: float) -> np.ndarray:

@@ -274,8 +274,7 @@ def main(argv: list[str] | None = None) -> None:
                           task.records(model, pred, image_id, path.name))
             else:
                 for suffix, picture in task.pictures(model, image, pred, args.score_thr).items():
-                    data = picture if isinstance(picture, bytes) else png_bytes(picture)  # bytes: an encoded PNG
-                    write_atomic(out_dir / f"{stems[path]}{suffix}.png", data)
+                    write_atomic(out_dir / f"{stems[path]}{suffix}.png", png_bytes(picture))
                 records += task.records(model, pred, image_id, path.name)
             done += 1
     finally:

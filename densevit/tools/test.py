@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             folder = Path(args.out) / str(sample.get("set_name", ""))  # restoration sets may share file names
             folder.mkdir(parents=True, exist_ok=True)
             for suffix, picture in task.files(model, sample).items():
-                data = picture if isinstance(picture, bytes) else png_bytes(picture)
-                (folder / f"{Path(sample['img_path']).stem}{suffix}.png").write_bytes(data)
+                (folder / f"{Path(sample['img_path']).stem}{suffix}.png").write_bytes(png_bytes(picture))
 
         hooks.append(SampleHook(save))
     if args.show_dir:

@@ -34,8 +34,11 @@ def side_by_side(*pictures: np.ndarray, titles: Sequence[str] | None = None, gap
     return np.concatenate(padded, axis=1)
 
 
-def png_bytes(picture: np.ndarray) -> bytes:
-    """RGB [H, W, 3] or single-channel uint8/uint16 [H, W] -> PNG file contents."""
+def png_bytes(picture: np.ndarray | bytes) -> bytes:
+    """RGB [H, W, 3] or single-channel uint8/uint16 [H, W] -> PNG file contents; bytes are a PNG already (a
+    palette PNG of ``label_palette_png``) and pass through."""
+    if isinstance(picture, bytes):
+        return picture
     if picture.ndim == 3:
         picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", picture)
