@@ -6,7 +6,7 @@
 
 A layer imports only from the layers below it (and from itself). datasets, evaluation and vis sit beside models:
 they may use ops / layers and each other, and engine / apis use them, but models never import them. The
-utilities (config.py, checkpoint.py, benchmarking.py) may be imported from any layer and import no layer
+utilities (config.py, checkpoint.py, benchmarking.py, lazy.py) may be imported from any layer and import no layer
 themselves. Nothing in densevit imports ``tools``.
 
 Every import counts: module level, inside functions, under ``TYPE_CHECKING``, relative or absolute.
@@ -40,6 +40,7 @@ LAYER_OF = {
     "config": "utilities",
     "checkpoint": "utilities",
     "benchmarking": "utilities",
+    "lazy": "utilities",  # the packages' lazy namespaces
     "__init__": "root",  # the package's own __init__: a docstring and the version
 }
 
@@ -49,7 +50,7 @@ _BESIDE_MODELS = ("datasets", "evaluation", "vis")
 
 # layer -> the other layers it may import (every layer may import itself). Read a row as a sentence.
 MAY_IMPORT: dict[str, set[str]] = {
-    "utilities": set(),  # config, checkpoint, benchmarking: no densevit layer
+    "utilities": set(),  # config, checkpoint, benchmarking, lazy: no densevit layer
     "ops": {"utilities"},
     "backbones": {*_BELOW},  # never adapters: what the Swin STViT-R shares with the adapter lives in ops
     "adapters": {"backbones", *_BELOW},

@@ -1,8 +1,10 @@
 """Adapters: turn a backbone's maps into the multi-scale pyramid a task head needs."""
 
-from densevit.adapters.fpn import FPN
-from densevit.adapters.simple_pyramid import SimpleFeaturePyramid
-from densevit.adapters.stvit_r import STViTR
-from densevit.adapters.vit_comer import ViTCoMer, build_vit_comer
+from densevit.lazy import lazy_exports
 
-__all__ = ["FPN", "STViTR", "SimpleFeaturePyramid", "ViTCoMer", "build_vit_comer"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "fpn": ("FPN",),
+    "simple_pyramid": ("SimpleFeaturePyramid",),
+    "stvit_r": ("STViTR",),
+    "vit_comer": ("ViTCoMer", "build_vit_comer"),
+})

@@ -1,6 +1,8 @@
 """Engine glue on mmengine: batching, the task-model wrapper, optimiser groups, metrics and the Runner."""
 
-from densevit.engine.data import DataPreprocessor, collate
-from densevit.engine.model import RunnerModel
+from densevit.lazy import lazy_exports
 
-__all__ = ["DataPreprocessor", "RunnerModel", "collate"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "data": ("DataPreprocessor", "collate"),
+    "model": ("RunnerModel",),
+})

@@ -1,9 +1,11 @@
 """Evaluators that reproduce the reference numbers: COCO boxes/masks and keypoints, mIoU, depth, PSNR/SSIM."""
 
-from densevit.evaluation.coco import CocoEvaluator
-from densevit.evaluation.depth import DepthEvaluator
-from densevit.evaluation.keypoints import CocoKeypointEvaluator
-from densevit.evaluation.restoration import RestorationEvaluator
-from densevit.evaluation.segmentation import SegmentationEvaluator
+from densevit.lazy import lazy_exports
 
-__all__ = ["CocoEvaluator", "CocoKeypointEvaluator", "DepthEvaluator", "RestorationEvaluator", "SegmentationEvaluator"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "coco": ("CocoEvaluator",),
+    "depth": ("DepthEvaluator",),
+    "keypoints": ("CocoKeypointEvaluator",),
+    "restoration": ("RestorationEvaluator",),
+    "segmentation": ("SegmentationEvaluator",),
+})

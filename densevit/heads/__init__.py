@@ -1,24 +1,12 @@
 """Task heads: R-CNN parts, UperNet, FCN/MLP segmentation heads, DPT, the restoration decoder, pose heatmap heads."""
 
-from densevit.heads.dpt import DPTHead
-from densevit.heads.pose import ClassicPoseHead, PyramidPoseHead, SimplePoseHead
-from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
-from densevit.heads.restoration import RestorationHead
-from densevit.heads.seg_heads import FCNHead, MLPHead
-from densevit.heads.uper import UPerHead
+from densevit.lazy import lazy_exports
 
-__all__ = [
-    "ClassicPoseHead",
-    "DPTHead",
-    "FCNHead",
-    "MLPHead",
-    "PyramidPoseHead",
-    "RestorationHead",
-    "SimplePoseHead",
-    "UPerHead",
-    "box_head",
-    "box_predictor",
-    "mask_head",
-    "mask_predictor",
-    "rpn_head",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "dpt": ("DPTHead",),
+    "pose": ("ClassicPoseHead", "PyramidPoseHead", "SimplePoseHead"),
+    "rcnn": ("box_head", "box_predictor", "mask_head", "mask_predictor", "rpn_head"),
+    "restoration": ("RestorationHead",),
+    "seg_heads": ("FCNHead", "MLPHead"),
+    "uper": ("UPerHead",),
+})
