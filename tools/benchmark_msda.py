@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
-
-from densevit.benchmarking import median_ms, print_speed_table
-from densevit.ops.ms_deform_attn import ms_deform_attn, ms_deform_attn_grid_sample, reference_points
+if TYPE_CHECKING:
+    import torch
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,6 +34,10 @@ def parse_args() -> argparse.Namespace:
 
 def make_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list[tuple[int, int]], torch.Tensor, torch.Tensor]:
     """Value [B, S, M, D], levels, locations [B, S, M, 3, P, 2] near each reference point, weights [B, S, M, 3, P]."""
+    import torch
+
+    from densevit.ops.ms_deform_attn import reference_points
+
     g = torch.Generator().manual_seed(0)
     shapes = [(args.image_size // s, args.image_size // s) for s in (8, 16, 32)]
     tokens = sum(h * w for h, w in shapes)
@@ -52,6 +55,12 @@ def make_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list[tuple[int,
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once
+    import torch
+
+    from densevit.benchmarking import median_ms, print_speed_table
+    from densevit.ops.ms_deform_attn import ms_deform_attn, ms_deform_attn_grid_sample
+
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

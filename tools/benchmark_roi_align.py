@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
-import torch
-
-from densevit.benchmarking import median_ms, print_speed_table
-from densevit.ops.roi_align import fpn_levels, multilevel_roi_align, multilevel_roi_align_torchvision
+if TYPE_CHECKING:
+    import torch
 
 STRIDES = (4, 8, 16, 32)
 
@@ -38,6 +37,10 @@ def parse_args() -> argparse.Namespace:
 
 def make_inputs(args: argparse.Namespace) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """Maps [B, C, H / s, W / s] per stride, rois [R, 5] and their levels [R] (FPN's rule from a 224 px box at p4)."""
+    import torch
+
+    from densevit.ops.roi_align import fpn_levels
+
     g = torch.Generator().manual_seed(0)
     size = args.image_size
     maps = [torch.randn(args.batch, args.channels, size // s, size // s, generator=g) for s in STRIDES]
@@ -52,12 +55,16 @@ def make_inputs(args: argparse.Namespace) -> tuple[list[torch.Tensor], torch.Ten
 
 def forward(op: Callable, maps: list[torch.Tensor], *rest: object) -> torch.Tensor:
     """op(maps, rois, level, output_size, scales, sampling_ratio) without autograd."""
+    import torch
+
     with torch.no_grad():
         return op(maps, *rest)
 
 
 def forward_backward(op: Callable, maps: list[torch.Tensor], *rest: object) -> tuple[torch.Tensor, ...]:
     """The same with the maps' gradients for an all-ones upstream gradient."""
+    import torch
+
     inputs = [m.detach().requires_grad_() for m in maps]
     out = op(inputs, *rest)
     return torch.autograd.grad(out, inputs, torch.ones_like(out), allow_unused=True)  # levels without RoIs
@@ -65,6 +72,12 @@ def forward_backward(op: Callable, maps: list[torch.Tensor], *rest: object) -> t
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once
+    import torch
+
+    from densevit.benchmarking import median_ms, print_speed_table
+    from densevit.ops.roi_align import multilevel_roi_align, multilevel_roi_align_torchvision
+
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

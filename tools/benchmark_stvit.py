@@ -20,35 +20,37 @@ import statistics
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
-from densevit.adapters.stvit_r import STViTR
-from densevit.backbones.swin import SWIN_SIZES, SwinTransformer
-from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SwinSTViTR
-from densevit.backbones.vit import VITDET_SIZES, ViT
-from densevit.benchmarking import count_flops, count_params, time_call
+if TYPE_CHECKING:  # torch and the models are imported where used, so that --help answers at once
+    import torch
+    from torch import nn
 
 MODELS = ("swin-s", "swin-b", "vit-s", "vit-b")
-AMP_DTYPES = {"bf16": torch.bfloat16}
-# ViTDet-S: the ViTDet-B layout at the width of ViT-S / DeiT-S.
-_VITDET_S = dict(VITDET_SIZES["base"], embed_dim=384, num_heads=6)
+AMP_DTYPES = {"bf16": "bfloat16"}  # --amp -> torch dtype name
 
 
 def build_pair(name: str, **overrides: object) -> tuple[nn.Module, nn.Module]:
     """(plain backbone, the same backbone with STViT-R) for a model name; ``overrides`` change the size's kwargs."""
+    from densevit.adapters.stvit_r import STViTR
+    from densevit.backbones.swin import SWIN_SIZES, SwinTransformer
+    from densevit.backbones.swin_stvit_r import STVIT_R_SWIN_SIZES, SwinSTViTR
+    from densevit.backbones.vit import VITDET_SIZES, ViT
+
     if name.startswith("swin-"):
         size = {"swin-s": "small", "swin-b": "base"}[name]
         return (SwinTransformer(**{**SWIN_SIZES[size], **overrides}),
                 SwinSTViTR(**{**STVIT_R_SWIN_SIZES[size], **overrides}))
-    vit = ViT(**{**{"vit-s": _VITDET_S, "vit-b": VITDET_SIZES["base"]}[name], **overrides})
+    vitdet_s = dict(VITDET_SIZES["base"], embed_dim=384, num_heads=6)  # the ViTDet-B layout at ViT-S's width
+    vit = ViT(**{**{"vit-s": vitdet_s, "vit-b": VITDET_SIZES["base"]}[name], **overrides})
     return vit, STViTR(vit)
 
 
 def step(model: nn.Module, x: torch.Tensor, train: bool, amp: str | None) -> Callable[[], object]:
     """What is timed: one forward under inference mode, or (``train``) one forward and backward."""
-    autocast = torch.autocast(x.device.type, dtype=AMP_DTYPES[amp]) if amp else nullcontext()
+    import torch
+
+    autocast = torch.autocast(x.device.type, dtype=getattr(torch, AMP_DTYPES[amp])) if amp else nullcontext()
 
     def forward() -> object:
         with torch.inference_mode(), autocast:
@@ -89,6 +91,10 @@ class PairResult:
 def measure_pair(name: str, size: tuple[int, int], repeats: int, amp: str | None = None, train: bool = False,
                  batch: int = 1, **overrides: object) -> PairResult:
     """Build both backbones, count their FLOPs and time them alternately (one warm-up each)."""
+    import torch
+
+    from densevit.benchmarking import count_flops, count_params, time_call
+
     torch.manual_seed(0)
     models = dict(zip(("plain", "stvit-r"), build_pair(name, **overrides), strict=True))
     x = torch.randn(batch, 3, *size)
@@ -111,6 +117,8 @@ def main() -> None:
     parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (default: float32)")
     parser.add_argument("--train", action="store_true", help="time a training step (forward + backward)")
     args = parser.parse_args()
+    import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
 

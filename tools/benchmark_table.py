@@ -28,10 +28,6 @@ from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
-import torch
-
-from densevit.benchmarking import FLOPS_CONVENTION, count_flops, matmul_flops_per_second, median_ms, time_calls
-
 TOOLS = Path(__file__).resolve().parent
 CONFIGS = TOOLS.parent / "configs"
 
@@ -57,11 +53,16 @@ def _tool(name: str) -> dict:
 
 def msda_rows(quick: bool, repeats: int) -> Iterator[tuple[str, float, float, str]]:
     """Deformable attention, forward and forward + backward (ViT-CoMer-S shapes at 512x512 unless ``quick``)."""
+    import torch
+
+    from densevit.benchmarking import median_ms
+    from densevit.ops.ms_deform_attn import ms_deform_attn, ms_deform_attn_grid_sample
+
     tool = _tool("benchmark_msda.py")
     args = SimpleNamespace(image_size=64 if quick else 512, batch=1, heads=2 if quick else 6,
                            channels=16 if quick else 384, points=4, device="cpu")
     value, shapes, loc, weights = tool["make_inputs"](args)
-    ops = (tool["ms_deform_attn_grid_sample"], tool["ms_deform_attn"])
+    ops = (ms_deform_attn_grid_sample, ms_deform_attn)
 
     def forward(op: Callable) -> object:
         with torch.no_grad():
@@ -79,12 +80,17 @@ def msda_rows(quick: bool, repeats: int) -> Iterator[tuple[str, float, float, st
 
 def roi_align_rows(quick: bool, repeats: int) -> Iterator[tuple[str, float, float, str]]:
     """RoIAlign 7x7 and 14x14, forward + backward (the demo detector's workload unless ``quick``)."""
+    import torch
+
+    from densevit.benchmarking import median_ms
+    from densevit.ops.roi_align import multilevel_roi_align, multilevel_roi_align_torchvision
+
     tool = _tool("benchmark_roi_align.py")
     args = SimpleNamespace(image_size=64 if quick else 256, batch=2 if quick else 8, channels=8 if quick else 128,
                            rois=4 if quick else 64, device="cpu")
     maps, rois, level = tool["make_inputs"](args)
     scales = [1.0 / s for s in tool["STRIDES"]]
-    ops = (tool["multilevel_roi_align_torchvision"], tool["multilevel_roi_align"])
+    ops = (multilevel_roi_align_torchvision, multilevel_roi_align)
     for size in (7, 14):
         rest = (rois, level, size, scales, 2)
         ref, ours = (median_ms(partial(tool["forward_backward"], op, maps, *rest), repeats, torch.device("cpu"))
@@ -110,7 +116,10 @@ def task_rows(quick: bool, skip_paper: bool, repeats: int, train_batch: int
               ) -> Iterator[tuple[str, str, float, float, float, float]]:
     """(task model, input, inference ms, inference FLOPs, training step ms, training FLOPs) of each task model:
     the quickstarts (at 64 px if ``quick``) and, unless ``skip_paper`` or ``quick``, the paper recipes."""
-    tool = _tool("benchmark.py")
+    import torch
+
+    from densevit.tools.benchmark import build_model, detect_every_box, synthetic_batch, training_step
+
     cpu = torch.device("cpu")
     for name, config, size, paper in TASK_MODELS:
         if paper and (quick or skip_paper):
@@ -118,18 +127,22 @@ def task_rows(quick: bool, skip_paper: bool, repeats: int, train_batch: int
         if quick:
             size = (64, 48) if size[0] != size[1] else (64, 64)
         torch.manual_seed(0)
-        model, cfg = tool["build_model"](str(CONFIGS / config))
-        tool["detect_every_box"](model)
+        model, cfg = build_model(str(CONFIGS / config))
+        detect_every_box(model)
         model.eval()
-        predict = partial(model.predict, tool["synthetic_batch"](model, 1, size, cpu))
+        predict = partial(model.predict, synthetic_batch(model, 1, size, cpu))
         with torch.inference_mode():
             infer = median_ms_and_flops(predict, repeats)
-        step = tool["training_step"](model, cfg, tool["synthetic_batch"](model, train_batch, size, cpu, targets=True))
+        step = training_step(model, cfg, synthetic_batch(model, train_batch, size, cpu, targets=True))
         yield name, f"{size[0]}x{size[1]}", *infer, *median_ms_and_flops(step, repeats)
 
 
 def median_ms_and_flops(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """The median milliseconds of ``repeats`` calls after one counted call (its warm-up), and that call's FLOPs."""
+    import torch
+
+    from densevit.benchmarking import count_flops, time_calls
+
     flops = count_flops(fn)
     return statistics.median(time_calls(fn, repeats, torch.device("cpu"), warmup=0)) * 1e3, flops
 
@@ -143,6 +156,11 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, default=2,
                         help="images per training step (2: the fewest UperNet's pooling BatchNorm trains on)")
     args = parser.parse_args()
+    # imported after parsing (and in each function), so that --help answers at once
+    import torch
+
+    from densevit.benchmarking import FLOPS_CONVENTION, matmul_flops_per_second
+
     if args.threads:
         torch.set_num_threads(args.threads)
 

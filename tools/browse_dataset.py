@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-import torch
 from mmengine.config import DictAction
-from tqdm import tqdm
 
-from densevit.config import build, load_config, to_plain
-from densevit.vis.canvas import side_by_side
-from densevit.vis.depth import draw_depth
-from densevit.vis.detection import draw_detections
-from densevit.vis.pose import draw_poses
-from densevit.vis.segmentation import draw_segmentation
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,11 +34,22 @@ def parse_args() -> argparse.Namespace:
 
 
 def numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    import numpy as np
+    import torch
+
     return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def draw_item(image: np.ndarray, sample: dict, dataset) -> np.ndarray:
     """image: RGB uint8 [H, W, 3] as the model gets it; sample: its targets -> one RGB picture."""
+    import numpy as np
+
+    from densevit.vis.canvas import side_by_side
+    from densevit.vis.depth import draw_depth
+    from densevit.vis.detection import draw_detections
+    from densevit.vis.pose import draw_poses
+    from densevit.vis.segmentation import draw_segmentation
+
     classes = dataset.metainfo.get("classes", ()) if hasattr(dataset, "metainfo") else ()
     panels = []
     picture = image
@@ -72,6 +77,13 @@ def draw_item(image: np.ndarray, sample: dict, dataset) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from densevit.config import build, load_config, to_plain
+
     cfg = load_config(args.config, args.cfg_options)
     key = f"{args.split}_dataloader"
     if key not in cfg:

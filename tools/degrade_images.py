@@ -13,13 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
-import numpy as np
-from tqdm import tqdm
-
-from densevit.datasets.io import read_image
-from densevit.datasets.restoration import IMAGE_SUFFIXES, BicubicDownsample, GaussianBlur, GaussianNoise
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,6 +23,14 @@ def main() -> None:
     parser.add_argument("--noise", type=float, help="Gaussian noise sigma in 0-255 units")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    # imported after parsing, so that --help answers at once
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from densevit.datasets.io import read_image
+    from densevit.datasets.restoration import IMAGE_SUFFIXES, BicubicDownsample, GaussianBlur, GaussianNoise
+
     steps = ([GaussianBlur(args.blur)] if args.blur else []) + \
         ([BicubicDownsample(args.downscale)] if args.downscale else []) + \
         ([GaussianNoise(args.noise)] if args.noise else [])

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mmengine.config import Config, DictAction
-
-from densevit.config import load_config, to_dotted
+from mmengine.config import DictAction
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +24,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    from mmengine.config import Config
+
+    from densevit.config import load_config, to_dotted  # after parsing: it imports torch
+
     cfg = load_config(args.config, args.cfg_options)
     resolved = Config(to_dotted(cfg.to_dict()))
     print(f"# {args.config}, resolved" + (f" with {dict(args.cfg_options)}" if args.cfg_options else ""))

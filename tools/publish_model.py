@@ -21,11 +21,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
-
-from densevit.checkpoint import ema_note, read_torch_checkpoint
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,11 +58,16 @@ def unshared(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def main() -> None:
     args = parse_args()
+    # imported after parsing, so that --help answers at once
+    import torch
+
+    from densevit.checkpoint import ema_note, read_torch_checkpoint
+
     checkpoint = read_torch_checkpoint(args.checkpoint)
     if not isinstance(checkpoint, dict):
         raise SystemExit(f"{args.checkpoint}: expected a checkpoint dict, found {type(checkpoint).__name__}")
     state = checkpoint.get("state_dict", checkpoint)
-    tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)}
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise SystemExit(f"{args.checkpoint}: holds no tensors under 'state_dict' (keys: {sorted(checkpoint)})")
     dataset_meta = (checkpoint.get("meta") or {}).get("dataset_meta") or {}

@@ -17,20 +17,18 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-from tqdm import tqdm
+if TYPE_CHECKING:
+    import numpy as np
 
-from densevit.datasets.io import read_image
-from densevit.datasets.restoration import match_pairs
-from densevit.evaluation.restoration import describe_convention, psnr, ssim
-
-Filter = Callable[[np.ndarray], np.ndarray]
+Filter = Callable[["np.ndarray"], "np.ndarray"]
 
 
 def classical_filters(scale: int) -> dict[str, Filter]:
     """Name -> RGB uint8 [h, w, 3] -> RGB uint8 [scale * h, scale * w, 3]."""
+    import cv2
+
     from densevit.ops.degradations import imresize
 
     if scale > 1:
@@ -73,6 +71,13 @@ def main() -> None:
     args = parser.parse_args()
     if (args.config is None) != (args.checkpoint is None):
         parser.error("--config and --checkpoint go together")
+    # imported after parsing, so that --help answers at once
+    import numpy as np
+    from tqdm import tqdm
+
+    from densevit.datasets.io import read_image
+    from densevit.datasets.restoration import match_pairs
+    from densevit.evaluation.restoration import describe_convention, psnr, ssim
 
     filters = classical_filters(args.scale)
     if args.config:

@@ -3,7 +3,6 @@ every post-NMS proposal (each cascade stage), the mask head on the detections; c
 
 from __future__ import annotations
 
-import runpy
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from densevit.backbones.vit import ViT
 from densevit.benchmarking import count_flops, count_flops_by_module
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.models.mask_rcnn import MaskRCNN
+from densevit.tools.benchmark import detect_every_box, record_rois, synthetic_batch
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 QUICKSTART = TOOLS.parent / "configs" / "quickstart" / "mask_rcnn_vit_tiny_demo.py"
@@ -60,12 +60,11 @@ def heads_by_hand(cascade: bool) -> tuple[int, int]:
 
 @pytest.mark.parametrize("cascade", [False, True], ids=["mask_rcnn", "cascade"])
 def test_detector_flops_are_backbone_plus_every_head(cascade):
-    tool = runpy.run_path(str(TOOLS / "benchmark.py"))
     torch.manual_seed(0)
     model = tiny_detector(cascade)
-    assert tool["detect_every_box"](model)
-    rois = tool["record_rois"](model)
-    batch = tool["synthetic_batch"](model, BATCH, (SIZE, SIZE), torch.device("cpu"))
+    assert detect_every_box(model)
+    rois = record_rois(model)
+    batch = synthetic_batch(model, BATCH, (SIZE, SIZE), torch.device("cpu"))
     with torch.inference_mode():
         counted = count_flops_by_module(partial(model.predict, batch), model)
         features = count_flops(model.extract_features, batch.inputs)  # backbone (and neck) alone
