@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from paths import SHARED_DATA
+from paths import SHARED_DATA, needs_sample
 
 from densevit.apis import inference, init_model, keypoint_info_of, pose_inference, task_of
 from densevit.config import build, load_config, to_plain
@@ -224,7 +224,7 @@ def test_infer_tool_restores_on_tiles(tmp_path, monkeypatch, capsys):
 # --- pose ------------------------------------------------------------------------------------------------------
 
 
-needs_person_mini = pytest.mark.skipif(not PERSON_MINI.is_dir(), reason=f"sample data {PERSON_MINI} not present")
+needs_person_mini = needs_sample(PERSON_MINI)
 
 
 @needs_person_mini

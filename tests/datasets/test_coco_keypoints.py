@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from paths import COCO_PERSON_MINI
+from paths import COCO_PERSON_MINI, needs_sample
 
 from densevit.datasets.coco_keypoints import CocoKeypoints, TopDownAugment
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS
@@ -16,7 +16,7 @@ from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_wa
 MINI_ANN = COCO_PERSON_MINI / "annotations" / "person_keypoints_mini.json"
 MINI_DETS = COCO_PERSON_MINI / "annotations" / "person_detections_mini.json"
 MINI_IMAGES = COCO_PERSON_MINI / "images"
-needs_mini = pytest.mark.skipif(not MINI_ANN.is_file(), reason=f"sample data {MINI_ANN} not present")
+needs_mini = needs_sample(MINI_ANN)
 
 # A distinct colour per joint, far apart from each other and from the black border.
 COLOURS = np.array([[(37 * k) % 200 + 50, (91 * k) % 200 + 50, (53 * k + 120) % 200 + 50] for k in range(17)],

@@ -1,11 +1,12 @@
 import json
 
 import pytest
-from paths import COCO_PERSON_MINI
+from paths import COCO_PERSON_MINI, needs_sample
 
 from densevit.datasets.keypoint_info import COCO_KEYPOINTS, KeypointInfo, flip_pairs_from_names, from_coco_category
 
 
+@needs_sample(COCO_PERSON_MINI / "annotations" / "person_keypoints_mini.json")
 def test_coco_keypoints_match_the_coco_file_and_cocoeval():
     category = json.loads((COCO_PERSON_MINI / "annotations" / "person_keypoints_mini.json").read_text())[
         "categories"][0]

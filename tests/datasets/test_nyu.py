@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from paths import SHARED_DATA
+from paths import SHARED_DATA, needs_sample
 
 from densevit.datasets.demo import generate_demo_dataset
 from densevit.datasets.depth_transforms import NYU_BORDER_CROP, depth_train_transforms
@@ -20,6 +20,7 @@ SPLITS = SHARED_DATA / "nyu_splits"
 # --- split files -------------------------------------------------------------------------------------------
 
 
+@needs_sample(SPLITS)
 def test_real_split_files_parse_as_distributed():
     train = parse_split_file(SPLITS / "nyu_train.txt")
     test = parse_split_file(SPLITS / "nyu_test.txt")

@@ -9,7 +9,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 import torch
-from paths import SHARED_DATA
+from paths import SHARED_DATA, needs_sample
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -21,7 +21,7 @@ DET_FILE = DATA / "person_detections_mini.json"
 BACKENDS = ("pycocotools", "faster_coco_eval")
 
 pytestmark = [
-    pytest.mark.skipif(not ANN_FILE.is_file(), reason=f"sample data {ANN_FILE} not present"),
+    needs_sample(ANN_FILE),
     # pycocotools' mask decoding predates numpy 2's copy keyword; harmless noise.
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
 ]

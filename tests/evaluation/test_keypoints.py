@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from paths import COCO_PERSON_MINI
+from paths import COCO_PERSON_MINI, needs_sample
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -22,7 +22,7 @@ from densevit.ops.keypoints import transform_points, udp_heatmaps, udp_warp_matr
 ANN_FILE = COCO_PERSON_MINI / "annotations" / "person_keypoints_mini.json"
 SIGMAS = COCO_KEYPOINTS.sigmas
 
-pytestmark = pytest.mark.skipif(not ANN_FILE.is_file(), reason=f"sample data {ANN_FILE} not present")
+pytestmark = needs_sample(ANN_FILE)
 
 
 def quiet(_: str) -> None:
