@@ -225,6 +225,7 @@ def _write_split(root: Path, split: str, count: int, image_size: int, seed: int,
                     {"info": info, "licenses": [], "images": images, "annotations": annotations,
                      "categories": _categories(with_keypoints=True)})
     if "depth" in tasks:
+        (root / "depth").mkdir(parents=True, exist_ok=True)  # no image of an empty split made it
         (root / "depth" / f"{split}.txt").write_text("".join(depth_lines))
     if "pose" in tasks:
         person = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINTS.names),

@@ -252,3 +252,13 @@ def test_cli(tmp_path, capsys):
     assert "demo dataset ready" in capsys.readouterr().out
     meta = json.loads((tmp_path / "cli/meta.json").read_text())
     assert (meta["num_train"], meta["image_size"], meta["seed"], meta["tasks"]) == (2, 64, 5, ["instances", "depth"])
+
+
+def test_an_empty_split_writes_empty_files_for_every_task(tmp_path):
+    """A validation-only (or training-only) copy: the empty split still gets its annotation and split files."""
+    root = generate_demo_dataset(tmp_path / "val_only", num_train=0, num_val=1, image_size=64,
+                                 tasks=DEMO_TASKS, progress=False)
+    assert (root / "depth" / "train.txt").read_text() == ""
+    assert len((root / "depth" / "val.txt").read_text().splitlines()) == 1
+    assert json.loads((root / "annotations" / "instances_train.json").read_text())["images"] == []
+    assert json.loads((root / "annotations" / "person_keypoints_train.json").read_text())["annotations"] == []
