@@ -196,7 +196,9 @@ def pose_records(model: nn.Module, pred: dict, image_id: int, file_name: str) ->
     """One COCO keypoint result per person (x, y, score per joint; the instance score), with its box and file."""
     cat_id = model.cat_ids[0] if getattr(model, "cat_ids", None) else 1
     return [{"image_id": image_id, "category_id": cat_id,
-             "keypoints": np.concatenate([k, s[:, None]], 1).ravel().round(3).tolist(), "score": float(score),
+             # float64 before rounding: a float32 342.609 would be written as 342.6090087890625
+             "keypoints": np.concatenate([k, s[:, None]], 1).astype(np.float64).ravel().round(3).tolist(),
+             "score": float(score),
              "bbox": [round(float(v), 2) for v in box], "file_name": file_name}
             for k, s, score, box in zip(_numpy(pred["keypoints"]), _numpy(pred["keypoint_scores"]),
                                         _numpy(pred["scores"]), _numpy(pred["boxes"]), strict=True)]

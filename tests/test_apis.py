@@ -323,3 +323,16 @@ def test_init_model_reads_published_safetensors_and_names_a_misfit(tmp_path):
     torch.save({"state_dict": state}, tmp_path / "partial.pth")
     with pytest.raises(ValueError, match=r"partial\.pth .*1 tensors of Segmentor are not in the checkpoint"):
         init_model(SEG_CONFIG, tmp_path / "partial.pth")
+
+
+def test_pose_records_hold_the_rounded_values():
+    """Keypoint records are written with 3 decimals, not float32's binary expansion of them."""
+    from types import SimpleNamespace
+
+    from densevit.apis import pose_records
+
+    pred = {"keypoints": np.array([[[342.609, 10.5]]], np.float32), "keypoint_scores": np.array([[0.25]], np.float32),
+            "scores": np.array([0.9], np.float32), "boxes": np.array([[1.0, 2.0, 30.0, 40.0]], np.float32)}
+    record = pose_records(SimpleNamespace(cat_ids=[1]), pred, 7, "a.jpg")[0]
+    assert json.dumps(record["keypoints"]) == "[342.609, 10.5, 0.25]"
+    assert record["image_id"] == 7 and record["bbox"] == [1.0, 2.0, 30.0, 40.0]
