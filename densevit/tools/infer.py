@@ -41,6 +41,7 @@ from tqdm import tqdm
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 FRAMES_FPS = 30.0  # a folder of frames carries no rate; also the fallback for a video that reports none
+MAX_UNREADABLE_FRAMES = 10  # frames in a row a video may fail to decode before it counts as ended
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -155,14 +156,31 @@ def open_video(path: Path, fps: float | None, skipped: list[str]) -> tuple[Itera
                          "MJPEG, VP8/VP9 or AV1; check that it plays, or re-encode it: "
                          "ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4")
 
-    def frames() -> Iterator[tuple[int, Path, np.ndarray]]:
-        index, (ok, frame) = 0, capture.read()
-        while ok:
-            yield index, path, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            index, (ok, frame) = index + 1, capture.read()
-        capture.release()
-
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # from the container: an estimate for some, 0 if unknown
+
+    def frames() -> Iterator[tuple[int, Path, np.ndarray]]:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            # OpenCV answers a frame it cannot decode as it answers the end: before the container's frame count,
+            # try the next frames, so that one corrupt frame is skipped and named rather than ending the video
+            retries = 0
+            while not ok and index + retries < count - 1 and retries < MAX_UNREADABLE_FRAMES:
+                retries += 1
+                ok, frame = capture.read()
+            for lost in range(index, index + retries if ok else index):
+                tqdm.write(f"skipped frame {lost} of {path}: OpenCV could not decode it")
+                skipped.append(f"{path.name} frame {lost}")
+            if not ok:
+                break
+            index += retries
+            yield index, path, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+        capture.release()
+        if index < count - 1:  # the count is an estimate for some containers: only a shortfall of 2+ is reported
+            tqdm.write(f"{path}: the video ended at frame {index} of the {count} its container announces "
+                       f"(more than {MAX_UNREADABLE_FRAMES} frames in a row could not be decoded)")
+
     return frames(), count if count > 0 else None, fps or capture.get(cv2.CAP_PROP_FPS) or FRAMES_FPS
 
 

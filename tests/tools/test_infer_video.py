@@ -126,3 +126,22 @@ def test_a_video_that_cannot_be_read_is_named(tool, tmp_path, capsys):
     with pytest.raises(SystemExit, match="2"):
         tool("infer.py", "no_config.py", "no.pth", broken, "--out-dir", tmp_path / "out", "--bbox-file", "b.json")
     assert "for a video use --det-config" in capsys.readouterr().err
+
+
+def test_a_frame_that_cannot_be_decoded_is_skipped_and_named(tool, tmp_path, capsys):
+    """OpenCV answers an undecodable frame as it answers the end of the video: the frames after it still come."""
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64))
+    for frame in clip_frames():
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = bytearray(clip.read_bytes())
+    starts = [m.start() for m in re.finditer(rb"\xff\xd8\xff", data)]  # each frame is a JPEG: zero the third
+    assert len(starts) == 6
+    data[starts[2]:starts[3] - 16] = bytes(starts[3] - 16 - starts[2])
+    clip.write_bytes(bytes(data))
+    tool("infer.py", SEG_CONFIG, save_checkpoint(SEG_CONFIG, tmp_path / "seg.pth"), clip, "--out-dir", tmp_path / "out")
+    assert [line["frame"] for line in read_lines(tmp_path / "out" / "clip.jsonl")] == [0, 1, 3, 4, 5]
+    assert len(read_video(tmp_path / "out" / "clip.mp4")[0]) == 5
+    printed = capsys.readouterr()
+    assert "skipped frame 2 of" in printed.out + printed.err and "clip.avi frame 2" in printed.out
