@@ -52,6 +52,8 @@ def test_importing_one_module_leaves_its_package_siblings_alone():
     code = "from densevit.backbones import ViT\nfrom densevit.datasets import COCO_KEYPOINTS\nprint(ViT.__module__)"
     result, heavy = _modules_after(code)
     assert "densevit.backbones.vit" in result.stdout and "torch" in heavy and "albumentations" not in heavy
+    _, heavy = _modules_after("import densevit.apis")  # the task models, not every backbone: timm comes with a config
+    assert "timm" not in heavy and "torchvision" in heavy
 
 
 def test_an_unknown_package_name_is_an_attribute_error():
