@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from mmengine.dist import is_main_process
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import CheckpointHook, EMAHook, Hook
 from mmengine.logging import HistoryBuffer
 
-__all__ = ["ConsoleHook", "ResumeStateHook", "SafeCheckpointHook", "quiet_console"]
+__all__ = ["ConsoleHook", "ResumeStateHook", "SafeCheckpointHook", "StepEMAHook", "quiet_console"]
 
 
 def _plain(value: Any) -> Any:
@@ -111,6 +111,16 @@ class SafeCheckpointHook(CheckpointHook):
                 self.file_backend.remove(path)
         self.keep_ckpt_ids = deque(kept[-keep:], keep)
         runner.message_hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
+
+
+class StepEMAHook(EMAHook):
+    """mmengine's ``EMAHook`` updating the average once per optimiser step, as BasicSR and SwinIR do. mmengine's
+    updates it every iteration: with ``accumulative_counts=k`` the weights change every k iterations, so it would
+    average the same weights k times, a decay of momentum's k-th power per step instead of the configured one."""
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        if runner.optim_wrapper.should_update():  # this iteration's update_params stepped the optimiser
+            super().after_train_iter(runner, batch_idx, data_batch, outputs)
 
 
 class ConsoleHook(Hook):

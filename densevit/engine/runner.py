@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from densevit.checkpoint import ema_note, load_state, read_checkpoint
 from densevit.config import build, resolve_type, to_dotted, to_plain
 from densevit.datasets.wrappers import SkipCorrupt
-from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, quiet_console
+from densevit.engine.hooks import ConsoleHook, ResumeStateHook, SafeCheckpointHook, StepEMAHook, quiet_console
 from densevit.engine.metric import MetricAdapter
 from densevit.engine.model import RunnerModel
 from densevit.engine.optim import build_optim_wrapper
@@ -242,6 +242,9 @@ def build_runner(
     hooks = dict(to_plain(cfg.get("default_hooks", {})))
     if hooks.get("checkpoint", {}).get("type") in (CheckpointHook, "CheckpointHook"):
         hooks["checkpoint"] = {**hooks["checkpoint"], "type": SafeCheckpointHook}  # prunes after the save
+    # mmengine's EMAHook averages every iteration; densevit's once per optimiser step (gradient accumulation)
+    custom_hooks = [{**h, "type": StepEMAHook} if isinstance(h, dict) and h.get("type") in (EMAHook, "EMAHook")
+                    else h for h in to_plain(cfg.get("custom_hooks", []))]
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     distributed = launcher != "none"
     # mmengine only logs, dumps and reads a few flags from this copy; a Config(dict) holding classes would make
@@ -266,7 +269,7 @@ def build_runner(
         model=model,
         work_dir=str(work_dir),
         default_hooks=hooks,
-        custom_hooks=[ResumeStateHook(), ConsoleHook(), *to_plain(cfg.get("custom_hooks", []))],
+        custom_hooks=[ResumeStateHook(), ConsoleHook(), *custom_hooks],
         load_from=load_from,
         resume=bool(resume),
         launcher=launcher,

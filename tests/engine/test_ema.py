@@ -278,3 +278,16 @@ def test_restoration_configs_follow_their_recipes(name, ema):
     hooks = load_config(ROOT / "configs" / "restoration" / f"{name}.py").get("custom_hooks") or []
     momenta = [h["momentum"] for h in hooks if h["type"] is EMAHook]
     assert momenta == ([pytest.approx(0.001)] if ema else [])
+
+
+def test_with_gradient_accumulation_the_average_updates_once_per_optimiser_step(tmp_path):
+    """``accumulative_counts=2``: the weights change every second iteration, and so does the average (mmengine's
+    own hook, which the Runner replaces, would average the unchanged weights twice)."""
+    _write_pairs(tmp_path / "data" / "train", 4)
+    _write_pairs(tmp_path / "data" / "val", 2)
+    probe = _train({**_config(tmp_path / "data"), "accumulative_counts": 2}, tmp_path / "work")
+    trained = probe.trained
+    assert _farthest(trained[0], trained[1]) > 1e-4 and _farthest(trained[1], trained[2]) == 0  # steps at 2 and 4
+    checkpoint = _checkpoint(tmp_path / "work" / "iter_4.pth")
+    _assert_close(checkpoint["state_dict"], expected_ema([trained[1], trained[3]], DECAY))
+    assert int(checkpoint["ema_state_dict"]["steps"]) == 2
