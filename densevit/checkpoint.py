@@ -34,7 +34,7 @@ import logging
 import math
 import pickle
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ __all__ = [
     "CONVERTERS",
     "Converter",
     "LoadReport",
+    "convert_detectron2_heads",
     "convert_detectron2_vitdet",
     "convert_dinov2",
     "convert_mae_vitpose",
@@ -301,6 +302,65 @@ def convert_detectron2_vitdet(state_dict: Mapping[str, Tensor]) -> StateDict:
     return out
 
 
+_D2_RPN = re.compile(r"^proposal_generator\.rpn_head\.(conv(?:\.conv(\d+))?|objectness_logits|anchor_deltas)\."
+                     r"(weight|bias)$")
+_D2_BOX = re.compile(r"^roi_heads\.box_head\.(?:(\d+)\.)?(conv|fc)(\d+)\.(norm\.)?(weight|bias)$")
+_D2_PREDICTOR = re.compile(r"^roi_heads\.box_predictor\.(?:(\d+)\.)?(cls_score|bbox_pred)\.(weight|bias)$")
+_D2_MASK = re.compile(r"^roi_heads\.mask_head\.(mask_fcn(\d+)\.(norm\.)?|deconv\.|predictor\.)(weight|bias)$")
+
+
+def _background_first(scores: Tensor) -> Tensor:
+    """Class-score rows [classes..., background] (detectron2) -> [background, classes...] (torchvision)."""
+    return torch.cat([scores[-1:], scores[:-1]])
+
+
+def _zero_background(value: Tensor, rows: int) -> Tensor:
+    """Per-class rows without a background set (detectron2) -> a zero set of ``rows`` first (torchvision indexes
+    by label, 0 the background, and never reads it)."""
+    return torch.cat([value.new_zeros((rows, *value.shape[1:])), value])
+
+
+def convert_detectron2_heads(state_dict: Mapping[str, Tensor]) -> StateDict:
+    """detectron2 R-CNN heads (``proposal_generator.*``, ``roi_heads.*``: StandardRPNHead, FastRCNNConvFCHead,
+    FastRCNNOutputLayers, MaskRCNNConvUpsampleHead; Cascade's per-stage ModuleLists) -> densevit's ``MaskRCNN``
+    names (torchvision's heads: ``rpn.head.*``, ``roi_heads[.stages.K].box_head.*``, ...); other keys are dropped.
+
+    Class order: detectron2's class scores end with the background, torchvision's start with it, so the rows move;
+    class-specific box deltas and mask logits have no background set in detectron2, and get a zero one (torchvision
+    never reads it). A box head's fc layer ``fcJ`` follows its N convs and a flatten: index N + 2J - 1.
+    """
+    boxes = [m for m in map(_D2_BOX.match, state_dict) if m]
+    convs = Counter(m[1] for m in boxes if m[2] == "conv" and not m[4] and m[5] == "weight")  # per stage
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if m := _D2_RPN.match(key):
+            part = {"objectness_logits": "cls_logits", "anchor_deltas": "bbox_pred"}.get(m[1], f"conv.{m[2] or 0}.0")
+            out[f"rpn.head.{part}.{m[3]}"] = value
+        elif m := _D2_BOX.match(key):
+            stage, kind, index, norm, param = m.groups()
+            where = f"roi_heads.stages.{stage}.box_head" if stage else "roi_heads.box_head"
+            fc_position = str(convs[stage] + 2 * int(index) - 1)
+            position = f"{int(index) - 1}.{1 if norm else 0}" if kind == "conv" else fc_position
+            out[f"{where}.{position}.{param}"] = value
+        elif m := _D2_PREDICTOR.match(key):
+            stage, kind, param = m.groups()
+            where = f"roi_heads.stages.{stage}.box_predictor" if stage else "roi_heads.box_predictor"
+            if kind == "cls_score":
+                value = _background_first(value)
+            elif value.shape[0] != 4:  # class-specific deltas (Cascade's stages regress class-agnostic: 4 rows)
+                value = _zero_background(value, 4)
+            out[f"{where}.{kind}.{param}"] = value
+        elif m := _D2_MASK.match(key):
+            part, index, norm, param = m.groups()
+            if index:
+                out[f"roi_heads.mask_head.{int(index) - 1}.{1 if norm else 0}.{param}"] = value
+            elif part == "deconv.":
+                out[f"roi_heads.mask_predictor.conv5_mask.{param}"] = value
+            else:
+                out[f"roi_heads.mask_predictor.mask_fcn_logits.{param}"] = _zero_background(value, 1)
+    return out
+
+
 def _backbone_entries(state_dict: Mapping[str, Tensor], layout: str) -> Mapping[str, Tensor]:
     """A full detector / segmentor state dict -> its ``backbone.*`` entries without the prefix; others as given."""
     if not any(k.startswith("backbone.") for k in state_dict):
@@ -518,7 +578,11 @@ def _hybrid_vit(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> St
 
 
 def _detectron2(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
-    return convert_detectron2_vitdet(state)
+    if not any(k.startswith("rpn.") for k in target):  # the pyramid alone (a config's pretrained, or no model)
+        return convert_detectron2_vitdet(state)
+    # a whole Mask R-CNN: the pyramid under its ``backbone``, the heads under torchvision's names
+    pyramid = convert_detectron2_vitdet({k: v for k, v in state.items() if k.startswith("backbone.")})
+    return {**{f"backbone.{k}": v for k, v in pyramid.items()}, **convert_detectron2_heads(state)}
 
 
 def _vit_comer(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> StateDict:
@@ -569,7 +633,8 @@ CONVERTERS: dict[str, Converter] = {
                         _VIT_NEW),
     "hybrid_vit": Converter(_hybrid_vit, "timm / MAE / DINOv2 ViT -> HybridViT blocks and positions (fresh stem)",
                             _VIT_NEW, skip=(r"^patch_embed\.",)),
-    "detectron2": Converter(_detectron2, "detectron2 ViTDet model file -> SimpleFeaturePyramid (+ head keys)"),
+    "detectron2": Converter(_detectron2, "detectron2 ViTDet model file -> SimpleFeaturePyramid, or with its "
+                            "R-CNN heads -> MaskRCNN (Cascade too)"),
     "vit_comer": Converter(
         _vit_comer, "official ViT-CoMer backbone / detector / segmentor, or ViT-only weights -> ViTCoMer",
         (r"^(" + "|".join(re.escape(p) for p in _VIT_COMER_ADAPTER) + ")", *_VIT_NEW),

@@ -25,7 +25,7 @@ from torch import nn
 from densevit.checkpoint import load_weights
 
 __all__ = ["RUN_KEYS", "ConfigError", "build", "known_components", "load_config", "resolve_type", "to_dotted",
-           "to_plain"]
+           "to_plain", "without_pretrained"]
 
 
 logger = logging.getLogger(__name__)
@@ -230,6 +230,16 @@ def _check_keywords(target: Callable, kwargs: Mapping[str, Any], where: str) -> 
         raise ConfigError(
             f"{where}: unknown key(s) {', '.join(map(repr, unknown))} for {name}; accepted keys: {', '.join(accepted)}"
         )
+
+
+def without_pretrained(cfg: Any) -> Any:
+    """The config tree with every ``pretrained`` set to None: a model to time, or to convert a whole checkpoint for,
+    needs no weight files."""
+    if isinstance(cfg, dict):
+        return {k: None if k == "pretrained" else without_pretrained(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return type(cfg)(without_pretrained(v) for v in cfg)
+    return cfg
 
 
 def to_plain(cfg: Any) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_config
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -26,6 +27,8 @@ from densevit.checkpoint import (
     load_weights,
 )
 from densevit.config import ConfigError, build
+from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
+from densevit.models.mask_rcnn import MaskRCNN
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "convert_checkpoint.py"
 
@@ -105,6 +108,94 @@ def test_detectron2_pickle_loads_and_converts(tmp_path, protocol):
     torch.testing.assert_close(own["backbone.blocks.0.attn.rel_pos_h"],
                                torch.from_numpy(state["backbone.net.blocks.0.attn.rel_pos_h"]))
     torch.testing.assert_close(own["simfp_2.4.norm.weight"], torch.from_numpy(state["backbone.simfp_2.4.norm.weight"]))
+
+
+def detectron2_detector_state(model: nn.Module, cascade: bool) -> dict[str, np.ndarray]:
+    """``model``'s weights (random) under detectron2's names: StandardRPNHead with two convs, FastRCNNConvFCHead
+    (conv1.., conv1.norm, fc1), FastRCNNOutputLayers (background last, no background deltas),
+    MaskRCNNConvUpsampleHead (mask_fcn1.., deconv, predictor without background); Cascade's heads per stage."""
+    rng = np.random.default_rng(0)
+    renames = {"rpn.head.conv.0.0": "proposal_generator.rpn_head.conv.conv0",
+               "rpn.head.conv.1.0": "proposal_generator.rpn_head.conv.conv1",
+               "rpn.head.cls_logits": "proposal_generator.rpn_head.objectness_logits",
+               "rpn.head.bbox_pred": "proposal_generator.rpn_head.anchor_deltas",
+               "box_head.0.0": "box_head{}.conv1", "box_head.0.1": "box_head{}.conv1.norm",
+               "box_head.1.0": "box_head{}.conv2", "box_head.1.1": "box_head{}.conv2.norm",
+               "box_head.3": "box_head{}.fc1",  # after the two convs and the flatten
+               "box_predictor.cls_score": "box_predictor{}.cls_score",
+               "box_predictor.bbox_pred": "box_predictor{}.bbox_pred",
+               "mask_head.0.0": "mask_head.mask_fcn1", "mask_head.0.1": "mask_head.mask_fcn1.norm",
+               "mask_head.1.0": "mask_head.mask_fcn2", "mask_head.1.1": "mask_head.mask_fcn2.norm",
+               "mask_predictor.conv5_mask": "mask_head.deconv", "mask_predictor.mask_fcn_logits": "mask_head.predictor"}
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("backbone.backbone."):  # the ViT inside the pyramid
+            state["backbone.net." + key.removeprefix("backbone.backbone.")] = rng.normal(size=value.shape)
+            continue
+        if key.startswith("backbone."):  # the pyramid's own layers
+            state[key] = rng.normal(size=value.shape)
+            continue
+        module, param = key.rsplit(".", 1)
+        stage = ""
+        if module.startswith("roi_heads.stages."):
+            _, _, index, module = module.split(".", 3)
+            stage = f".{index}"
+        module = module.removeprefix("roi_heads.")
+        name = renames[module].format(stage)
+        name = f"{name if name.startswith('proposal_generator') else 'roi_heads.' + name}.{param}"
+        rows = value.shape[0]  # detectron2 has no background set of box deltas (class-specific) or mask logits
+        if module == "box_predictor.bbox_pred" and not cascade:
+            rows -= 4
+        elif module == "mask_predictor.mask_fcn_logits":
+            rows -= 1
+        state[name] = rng.normal(size=(rows, *value.shape[1:]))
+    return {k: v.astype(np.float32) for k, v in state.items()}
+
+
+def tiny_detector_config(cascade: bool, classes: int = 3) -> dict:
+    """A Mask R-CNN (or Cascade) on the tiny ViT with detectron2's head layout at small widths: two RPN convs,
+    2 conv + 1 fc box head, 2 conv mask head."""
+    return dict(
+        type=MaskRCNN, backbone=dict(type=SimpleFeaturePyramid, backbone=dict(type=ViT, img_size=64, embed_dim=64,
+                                                                               depth=2, num_heads=2), out_channels=32),
+        num_classes=classes, cascade=cascade,
+        rpn_head_module=dict(type=rpn_head, in_channels=32, num_anchors=3, num_convs=2),
+        box_head_module=dict(type=box_head, in_channels=32, conv_dim=16, num_convs=2, fc_dim=24),
+        box_predictor_module=dict(type=box_predictor, in_channels=24, num_classes=classes, class_agnostic=cascade),
+        mask_head_module=dict(type=mask_head, in_channels=32, conv_dim=16, num_convs=2),
+        mask_predictor_module=dict(type=mask_predictor, in_channels=16, conv_dim=16, num_classes=classes))
+
+
+@pytest.mark.parametrize("cascade", [False, True], ids=["mask_rcnn", "cascade"])
+def test_a_whole_detectron2_detector_loads_into_mask_rcnn(tmp_path, cascade):
+    """Every detectron2 tensor finds its place, classes keep their meaning: detectron2's background score is the
+    last row, torchvision's the first; class-specific deltas and mask logits gain a zero background set."""
+    model = build(tiny_detector_config(cascade))
+    state = detectron2_detector_state(model, cascade)
+    path = tmp_path / "model_final.pkl"
+    with path.open("wb") as f:
+        pickle.dump({"model": state, "__author__": "Detectron2 Model Zoo"}, f)
+    report = load_weights(model, path, "detectron2")  # strict: every key on both sides
+    assert report.missing == [] and report.unexpected == []
+    own = {k: v.numpy() for k, v in model.state_dict().items()}
+    stage, at = (".stages.2", ".2") if cascade else ("", "")
+    scores = state[f"roi_heads.box_predictor{at}.cls_score.weight"]
+    np.testing.assert_array_equal(own[f"roi_heads{stage}.box_predictor.cls_score.weight"],
+                                  np.concatenate([scores[-1:], scores[:-1]]))
+    deltas = own[f"roi_heads{stage}.box_predictor.bbox_pred.bias"]
+    if cascade:  # class-agnostic: as it is
+        np.testing.assert_array_equal(deltas, state["roi_heads.box_predictor.2.bbox_pred.bias"])
+    else:
+        expected = np.concatenate([np.zeros(4), state["roi_heads.box_predictor.bbox_pred.bias"]])
+        np.testing.assert_array_equal(deltas, expected)
+    fc = state[f"roi_heads.box_head{at}.fc1.weight"]
+    np.testing.assert_array_equal(own[f"roi_heads{stage}.box_head.3.weight"], fc)
+    np.testing.assert_array_equal(own["roi_heads.mask_predictor.mask_fcn_logits.weight"][1:],
+                                  state["roi_heads.mask_head.predictor.weight"])
+    assert not own["roi_heads.mask_predictor.mask_fcn_logits.weight"][0].any()
+    rpn_conv = state["proposal_generator.rpn_head.conv.conv1.weight"]
+    np.testing.assert_array_equal(own["rpn.head.conv.1.0.weight"], rpn_conv)
+    np.testing.assert_array_equal(own["backbone.simfp_2.0.weight"], state["backbone.simfp_2.0.weight"])
 
 
 def test_restricted_unpickler_refuses_other_globals(tmp_path):
@@ -364,6 +455,25 @@ def test_convert_cli_writes_atomically(tmp_path, monkeypatch):
     fresh = SimpleFeaturePyramid(tiny_vit(), 32)
     fresh.load_state_dict({k: v for k, v in saved.items() if not k.startswith("roi_heads.")})
     torch.testing.assert_close(fresh.backbone.pos_embed, sfp.backbone.pos_embed + 1.0)
+
+
+def test_convert_cli_converts_a_whole_detector_for_a_config(tmp_path, monkeypatch):
+    """--config: the whole detector's checkpoint, loadable strictly; a file that does not fit is refused, named."""
+    config = write_config({"model": tiny_detector_config(cascade=False)}, tmp_path / "tiny_detector.py")
+    state = detectron2_detector_state(build(tiny_detector_config(cascade=False)), cascade=False)
+    src, dst = tmp_path / "model_final.pkl", tmp_path / "detector.pth"
+    with src.open("wb") as f:
+        pickle.dump({"model": state}, f)
+    monkeypatch.setattr(sys, "argv", ["convert_checkpoint.py", str(src), str(dst), "--format", "detectron2",
+                                      "--config", str(config)])
+    runpy.run_path(str(TOOL), run_name="__main__")
+    model = build(tiny_detector_config(cascade=False))
+    model.load_state_dict(torch.load(dst, weights_only=True)["state_dict"])  # strict
+    np.testing.assert_array_equal(model.roi_heads.box_head[3].weight.detach().numpy(), state["roi_heads.box_head.fc1.weight"])
+    with src.open("wb") as f:
+        pickle.dump({"model": {k: v for k, v in state.items() if "mask_head" not in k}}, f)
+    with pytest.raises(ValueError, match=r"model_final\.pkl.*roi_heads\.mask_head"):
+        runpy.run_path(str(TOOL), run_name="__main__")
 
 
 def fake_timm_cache(tmp_path: Path, monkeypatch) -> tuple[nn.Module, Path]:

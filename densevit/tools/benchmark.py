@@ -13,21 +13,12 @@ from torch import nn
 from torchvision.models.detection.roi_heads import RoIHeads
 
 from densevit.benchmarking import FLOPS_CONVENTION, NOT_COUNTED, ModuleFlops
-from densevit.config import build, load_config, to_plain
+from densevit.config import build, load_config, to_plain, without_pretrained
 from densevit.engine.optim import build_optim_wrapper
 from densevit.models import DepthEstimator, ImageRestorer, MaskRCNN, Segmentor, TopDownPose
 from densevit.models.base import Batch
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def without_pretrained(cfg: Any) -> Any:
-    """The config tree with every ``pretrained`` set to None: timing needs no weight files."""
-    if isinstance(cfg, dict):
-        return {k: None if k == "pretrained" else without_pretrained(v) for k, v in cfg.items()}
-    if isinstance(cfg, list | tuple):
-        return type(cfg)(without_pretrained(v) for v in cfg)
-    return cfg
 
 
 def build_model(config: str) -> tuple[nn.Module, Any]:
