@@ -469,7 +469,8 @@ def test_convert_cli_converts_a_whole_detector_for_a_config(tmp_path, monkeypatc
     runpy.run_path(str(TOOL), run_name="__main__")
     model = build(tiny_detector_config(cascade=False))
     model.load_state_dict(torch.load(dst, weights_only=True)["state_dict"])  # strict
-    np.testing.assert_array_equal(model.roi_heads.box_head[3].weight.detach().numpy(), state["roi_heads.box_head.fc1.weight"])
+    fc = model.roi_heads.box_head[3].weight.detach().numpy()
+    np.testing.assert_array_equal(fc, state["roi_heads.box_head.fc1.weight"])
     with src.open("wb") as f:
         pickle.dump({"model": {k: v for k, v in state.items() if "mask_head" not in k}}, f)
     with pytest.raises(ValueError, match=r"model_final\.pkl.*roi_heads\.mask_head"):
