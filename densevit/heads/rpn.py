@@ -5,9 +5,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.models.detection.rpn import RegionProposalNetwork
+from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork
 
-__all__ = ["RPN"]
+__all__ = ["RPN", "UnroundedAnchorGenerator"]
+
+
+class UnroundedAnchorGenerator(AnchorGenerator):
+    """torchvision's ``AnchorGenerator`` with detectron2's cell anchors (``DefaultAnchorGenerator``, offset 0): a
+    size-``s`` anchor of aspect ratio ``r`` (height / width) is ``s / sqrt(r)`` wide and ``s * sqrt(r)`` high,
+    centred on its grid point, not rounded. torchvision rounds the corners to whole pixels (up to half a pixel
+    off), which moves the proposals of a detector trained with detectron2's anchors (ViTDet's released models)."""
+
+    def generate_anchors(self, scales: list[int], aspect_ratios: list[float], dtype: torch.dtype = torch.float32,
+                         device: torch.device | str = "cpu") -> Tensor:
+        """Cell anchors [len(aspect_ratios) * len(scales), 4] (x1, y1, x2, y2), ratio-major as torchvision orders
+        them (one size a level in every densevit detector, so the order is detectron2's too)."""
+        sizes = torch.as_tensor(scales, dtype=torch.float64)
+        ratios = torch.as_tensor(aspect_ratios, dtype=torch.float64)
+        half_w = (sizes[None, :] / ratios.sqrt()[:, None]).reshape(-1) / 2
+        half_h = (sizes[None, :] * ratios.sqrt()[:, None]).reshape(-1) / 2
+        return torch.stack([-half_w, -half_h, half_w, half_h], dim=1).to(dtype=dtype, device=device)
 
 
 class RPN(RegionProposalNetwork):

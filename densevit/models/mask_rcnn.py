@@ -10,13 +10,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.rpn import AnchorGenerator
 
 from densevit.backbones.interface import output_shapes
 from densevit.heads.mask import paste_masks
 from densevit.heads.rcnn import box_head, box_predictor, mask_head, mask_predictor, rpn_head
 from densevit.heads.roi_heads import CascadeRoIHeads, MaskRCNNRoIHeads
-from densevit.heads.rpn import RPN
+from densevit.heads.rpn import RPN, UnroundedAnchorGenerator
 from densevit.models.base import Batch
 from densevit.ops.roi_align import PyramidRoIAlign
 
@@ -102,7 +101,8 @@ class MaskRCNN(nn.Module):
         self.num_classes = num_classes
         self.mask_threshold = mask_threshold
 
-        anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), (tuple(aspect_ratios),) * len(anchor_sizes))
+        anchors = UnroundedAnchorGenerator(tuple((s,) for s in anchor_sizes),
+                                           (tuple(aspect_ratios),) * len(anchor_sizes))
         self.rpn = RPN(
             anchors,
             rpn_head_module or rpn_head(width, len(aspect_ratios)),
