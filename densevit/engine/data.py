@@ -8,12 +8,10 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
 
+from densevit.models.base import IMAGENET_MEAN, IMAGENET_STD
 from densevit.ops.resize import pad_to_size
 
 __all__ = ["DataPreprocessor", "collate"]
-
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 
 # per-pixel targets padded together with the image, and the value their padding takes
 _DENSE_TARGETS = {"gt_sem_seg": 255, "gt_depth": 0.0}

@@ -11,7 +11,12 @@ from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["Batch", "SupportsTTA", "TaskModel"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Batch", "SupportsTTA", "TaskModel"]
+
+# How images reach a task model by default (``densevit.engine.data.DataPreprocessor``): ImageNet's mean and standard
+# deviation in 0-255 units subtracted and divided; a model that outputs images (restoration) undoes it with them.
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 @dataclass

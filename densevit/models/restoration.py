@@ -20,14 +20,9 @@ from torch import Tensor, nn
 
 from densevit.backbones.interface import output_shapes
 from densevit.heads.restoration import RestorationHead
-from densevit.models.base import Batch
+from densevit.models.base import IMAGENET_MEAN, IMAGENET_STD, Batch
 
 __all__ = ["ImageRestorer", "charbonnier_loss", "l1_loss", "pad_reflect", "tile_starts", "tiled_forward"]
-
-# The data preprocessor's default normalisation (ImageNet mean / std in 0-255 units).
-_IMAGENET_MEAN = (123.675, 116.28, 103.53)
-_IMAGENET_STD = (58.395, 57.12, 57.375)
-
 
 # --- losses --------------------------------------------------------------------------------------------------
 
@@ -122,8 +117,8 @@ class ImageRestorer(nn.Module):
         loss_fn: Callable[[Tensor, Tensor], Tensor] = l1_loss,
         loss_weight: float = 1.0,
         # pixel space: the data preprocessor's normalisation, 0-255 units
-        mean: Sequence[float] = _IMAGENET_MEAN,
-        std: Sequence[float] = _IMAGENET_STD,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
         # inference
         tile: int | None = None,
         tile_overlap: int = 32,
