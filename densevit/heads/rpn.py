@@ -20,11 +20,11 @@ class UnroundedAnchorGenerator(AnchorGenerator):
                          device: torch.device | str = "cpu") -> Tensor:
         """Cell anchors [len(aspect_ratios) * len(scales), 4] (x1, y1, x2, y2), ratio-major as torchvision orders
         them (one size a level in every densevit detector, so the order is detectron2's too)."""
-        sizes = torch.as_tensor(scales, dtype=torch.float64)
-        ratios = torch.as_tensor(aspect_ratios, dtype=torch.float64)
+        sizes = torch.as_tensor(scales, dtype=torch.float64, device=device)
+        ratios = torch.as_tensor(aspect_ratios, dtype=torch.float64, device=device)
         half_w = (sizes[None, :] / ratios.sqrt()[:, None]).reshape(-1) / 2
         half_h = (sizes[None, :] * ratios.sqrt()[:, None]).reshape(-1) / 2
-        return torch.stack([-half_w, -half_h, half_w, half_h], dim=1).to(dtype=dtype, device=device)
+        return torch.stack([-half_w, -half_h, half_w, half_h], dim=1).to(dtype)
 
 
 class RPN(RegionProposalNetwork):
