@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from densevit.datasets.coco import load_coco_json
-from densevit.datasets.io import ImageReader, read_json
+from densevit.datasets.io import ImageReader, read_coco_results
 from densevit.datasets.keypoint_info import KeypointInfo, from_coco_category
 from densevit.ops.keypoints import box_to_center_scale, transform_points, udp_warp_matrix
 
@@ -241,13 +241,7 @@ class CocoKeypoints(Dataset):
         return bool(((pts >= 0) & (pts <= [w - 1, h - 1])).all(-1).any())
 
     def _detection_instances(self, bbox_file: Path, score_thr: float) -> list[dict[str, Any]]:
-        dets = read_json(bbox_file, "box")
-        if not isinstance(dets, list):
-            raise ValueError(f"box file {bbox_file}: expected a COCO result list, found {type(dets).__name__}")
-        for i, det in enumerate(dets):
-            missing = {"image_id", "category_id", "bbox", "score"} - set(det)
-            if missing:
-                raise ValueError(f"box file {bbox_file}: entry {i} lacks {sorted(missing)}")
+        dets = read_coco_results(bbox_file, ("image_id", "category_id", "bbox", "score"))
         unknown = sorted({d["image_id"] for d in dets} - set(self.images))
         if unknown:
             raise ValueError(f"box file {bbox_file}: image ids {unknown[:10]} are not images of the annotation "

@@ -4,6 +4,7 @@ name the file."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,16 @@ def read_json(path: str | Path, what: str) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{what} file {path} is not valid JSON: {err}") from err
+
+
+def read_coco_results(path: str | Path, keys: Collection[str], what: str = "box") -> list[dict]:
+    """A COCO result file (a JSON list of detections, as a detector writes them), each entry holding ``keys``; a
+    file of another shape raises naming the file and the first entry that lacks a key."""
+    entries = read_json(path, what)
+    if not isinstance(entries, list):
+        raise ValueError(f"{what} file {path}: expected a COCO result list, found {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        missing = set(keys) - set(entry) if isinstance(entry, dict) else set(keys)
+        if missing:
+            raise ValueError(f"{what} file {path}: entry {i} lacks {sorted(missing)}")
+    return entries

@@ -82,12 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_box_file(path: Path, score_thr: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """COCO-format boxes per image id: (boxes [N, 4] xywh, scores [N]) of the entries scoring at least score_thr."""
+    from densevit.datasets.io import read_coco_results
+
     try:
-        entries = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SystemExit(f"--bbox-file {path}: cannot read it ({err})") from err
-    if not isinstance(entries, list) or any(not {"image_id", "bbox", "score"} <= set(e) for e in entries):
-        raise SystemExit(f"--bbox-file {path}: expected a COCO result list of {{image_id, bbox, score}} entries")
+        entries = read_coco_results(path, ("image_id", "bbox", "score"))
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--bbox-file: {err}") from err
     per_image: dict[int, list[dict]] = {}
     for entry in entries:
         if entry["score"] >= score_thr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from densevit.datasets.io import CorruptImageError, ImageReader, read_image
+from densevit.datasets.io import CorruptImageError, ImageReader, read_coco_results, read_image
 from densevit.datasets.wrappers import SkipCorrupt
 from densevit.engine.runner import build_runner
 
@@ -82,3 +83,17 @@ def test_image_reader_cache_decodes_once_and_hands_out_read_only_images(tmp_path
         first[0, 0, 0] = 1  # a pipeline changing a cached image in place would corrupt every later sample
     with pytest.raises(FileNotFoundError):
         plain(path)
+
+
+def test_a_coco_result_file_of_another_shape_is_named(tmp_path):
+    """One reader for box files (tools/infer.py --bbox-file, CocoKeypoints' bbox_file): the file and the first entry
+    without a key are named."""
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([{"image_id": 1, "bbox": [0, 0, 4, 4], "score": 0.5}, {"image_id": 2, "bbox": []}]))
+    with pytest.raises(ValueError, match=r"box file .*dets\.json: entry 1 lacks \['score'\]"):
+        read_coco_results(path, ("image_id", "bbox", "score"))
+    path.write_text(json.dumps({"annotations": []}))
+    with pytest.raises(ValueError, match=r"dets\.json: expected a COCO result list, found dict"):
+        read_coco_results(path, ("image_id",))
+    path.write_text(json.dumps([{"image_id": 1, "bbox": [0, 0, 4, 4], "score": 0.5}]))
+    assert read_coco_results(path, ("image_id", "bbox", "score"))[0]["score"] == 0.5
