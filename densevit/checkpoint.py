@@ -339,8 +339,10 @@ def convert_detectron2_heads(state_dict: Mapping[str, Tensor]) -> StateDict:
         elif m := _D2_BOX.match(key):
             stage, kind, index, norm, param = m.groups()
             where = f"roi_heads.stages.{stage}.box_head" if stage else "roi_heads.box_head"
-            fc_position = str(convs[stage] + 2 * int(index) - 1)
-            position = f"{int(index) - 1}.{1 if norm else 0}" if kind == "conv" else fc_position
+            if kind == "conv":
+                position = f"{int(index) - 1}.{1 if norm else 0}"
+            else:  # after the stage's convs and the flatten
+                position = str(convs[stage] + 2 * int(index) - 1)
             out[f"{where}.{position}.{param}"] = value
         elif m := _D2_PREDICTOR.match(key):
             stage, kind, param = m.groups()

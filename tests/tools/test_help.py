@@ -34,7 +34,7 @@ def test_every_tool_is_checked():
 @pytest.mark.parametrize("name", TOOLS)
 def test_help_answers_before_the_heavy_imports(name):
     run_help = ("import runpy, sys\nsys.argv = [sys.argv[1], '--help']\ntry:\n"
-                "    runpy.run_path(sys.argv[1 - 1], run_name='__main__')\nexcept SystemExit as exit:\n"
+                "    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as exit:\n"
                 "    assert exit.code in (0, None), exit.code")
     result, heavy = _modules_after(run_help, f"tools/{name}")
     assert result.stdout.startswith("usage:") and f"tools/{name}" in result.stdout, result.stdout[:300]
